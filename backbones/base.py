@@ -1,0 +1,152 @@
+"""The one interface every backbone implements, so the loop, eval and report never branch on a name.
+
+A backbone owns everything model-specific: encoding the target (a latent codec or plain pixels), the noise
+schedule, the loss weighting, the sampler, text conditioning and which weights train. The training loop only
+calls ``model(batch)`` (= `training_loss`), steps an optimizer over `trainable_parameters`, and saves with
+`save_trainable`; the eval harness only receives a sampling function built from `sample`.
+
+Units: ``Batch.pixels`` are in [-1, 1]; hints and sample outputs are in [0, 1]; images are ``B x C x H x W``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from bench.config import load_toml, update_dataclass
+from bench.errors import UserError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class Batch:
+    """One micro-batch as the data path hands it to a backbone."""
+
+    #: target images, ``B x 3 x H x W``, float32 in [-1, 1]
+    pixels: torch.Tensor
+    #: hints, ``B x 5 x H x W``, float32 in [0, 1]: [canny, r, g, b, alpha]
+    hint: torch.Tensor
+    #: one caption per image (may be empty)
+    captions: list[str]
+    #: stable sample keys (``shapes/train/17``); hints and eval splits are derived from them
+    keys: list[str]
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with its tensors on ``device``."""
+        return dataclasses.replace(self, pixels=self.pixels.to(device), hint=self.hint.to(device))
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+
+@dataclass
+class BackboneConfig:
+    """Base of every backbone's config dataclass; presets live in ``backbones/presets/<name>.toml``.
+
+    Each preset file holds one table per preset (``[tiny]``, ``[full]``); a table lists only the fields that
+    differ from the dataclass defaults.
+    """
+
+    #: "tiny" (small widths, random init or shipped tiny weights) or "full" (pretrained Hub weights)
+    preset: str = "tiny"
+    #: whether the base model trains together with the control module (tiny: yes, no pretrained base)
+    train_base: bool = False
+
+    @classmethod
+    def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
+        """The config of ``preset`` for ``backbone`` with ``model.*`` overrides applied and type-checked."""
+        tables = load_toml(PRESET_DIR / f"{backbone}.toml")
+        if preset not in tables:
+            raise UserError(
+                f"backbone '{backbone}' has no preset '{preset}' (valid: {', '.join(sorted(tables))})"
+            )
+        cfg = update_dataclass(cls(preset=preset), tables[preset], prefix="model")
+        return update_dataclass(cfg, overrides or {}, prefix="model")
+
+
+class Backbone(torch.nn.Module, ABC):
+    """A diffusion backbone with a stroke-control module, trained and sampled through one interface.
+
+    ``forward(batch)`` is `training_loss` so that accelerate / DDP wrappers see the training computation.
+    """
+
+    #: registry name: "sd", "cascade", "if"
+    name: ClassVar[str]
+    #: "latent" (diffusion in a codec's latent space) or "pixel"
+    space: ClassVar[str]
+    #: the backbone's config dataclass (a `BackboneConfig` subclass)
+    config_class: ClassVar[type[BackboneConfig]]
+    #: the run resolution must be a multiple of this (a latent codec's downsampling factor)
+    resolution_multiple: ClassVar[int] = 1
+
+    def __init__(self, config: BackboneConfig, resolution: int) -> None:
+        super().__init__()
+        if resolution % self.resolution_multiple:
+            raise UserError(
+                f"resolution {resolution} is not divisible by {self.resolution_multiple}, "
+                f"which the '{self.name}' backbone needs; use e.g. --set data.resolution="
+                f"{max(self.resolution_multiple, resolution // self.resolution_multiple * self.resolution_multiple)}"
+            )
+        self.config = config
+        self.resolution = resolution
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:  # noqa: D401
+        return self.training_loss(batch)
+
+    @abstractmethod
+    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Encode the target, noise it, predict, weight and reduce: a scalar loss and floats to log."""
+
+    @abstractmethod
+    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
+        """The parameters the optimizer updates; every other parameter has ``requires_grad=False``."""
+
+    @abstractmethod
+    def sample(
+        self,
+        hints: torch.Tensor,
+        prompts: list[str],
+        *,
+        steps: int,
+        guidance: float,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """Images ``B x 3 x H x W`` in [0, 1] at the run's resolution for hints ``B x 5 x H x W`` in [0, 1]."""
+
+    @abstractmethod
+    def save_trainable(self, directory: Path) -> None:
+        """Write the trainable modules in diffusers ``save_pretrained`` format (safetensors) into ``directory``."""
+
+    @abstractmethod
+    def load_trainable(self, directory: Path) -> None:
+        """Load what `save_trainable` wrote (safetensors only; never unpickles)."""
+
+    def train(self, mode: bool = True) -> Backbone:
+        """Train mode for trainable modules only: frozen parts stay in eval mode (no dropout, fixed norms)."""
+        super().train(mode)
+        if mode:
+            trainable = {id(p) for p in self.trainable_parameters()}
+            for module in self.modules():
+                own = list(module.parameters(recurse=False))
+                if own and not any(id(p) in trainable for p in own):
+                    module.eval()
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for run metadata and `bench plan`: parameter counts and the resolved config."""
+        trainable = sum(p.numel() for p in self.trainable_parameters())
+        total = sum(p.numel() for p in self.parameters())
+        return {
+            "backbone": self.name,
+            "space": self.space,
+            "parameters_total": total,
+            "parameters_trainable": trainable,
+            "config": dataclasses.asdict(self.config),
+        }

@@ -1,0 +1,90 @@
+"""The `bench` command line: one typer app whose commands live in `bench/commands/`, one module each.
+
+Every command turns a `bench.errors.UserError` into one line on stderr and exit status 2; other exceptions
+are bugs and keep their traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from bench.commands import (
+    benchmark_hints,
+    benchmark_loop,
+    codec,
+    hints,
+    plan,
+    report,
+    run,
+    sample,
+    train,
+)
+from bench.commands import eval as eval_cmd
+from bench.errors import UserError
+
+app = typer.Typer(
+    help=(
+        "strokebench: which diffusion backbone colors line drawings from a user's color strokes best per "
+        "dollar of GPU time? Train backbones on the same dollar budget, evaluate them, and compare."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+codec_app = typer.Typer(help="Tiny latent codecs the tiny presets ship (trained by the project itself).")
+benchmark_app = typer.Typer(help="Timing benchmarks: each prints a figure and a ratio against a reference.")
+app.add_typer(codec_app, name="codec")
+app.add_typer(benchmark_app, name="benchmark")
+
+
+def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command so a `UserError` becomes one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _register(target: typer.Typer, name: str, fn: Callable[..., Any], help_text: str) -> None:
+    target.command(name, help=help_text)(_user_errors(fn))
+
+
+_register(app, "hints", hints.hints_command, "Draw the 5-channel hint of an image and save a picture of it.")
+_register(app, "train", train.train_command, "Train a backbone on a dollar budget of A10 time.")
+_register(app, "sample", sample.sample_command, "Color your own line drawing + strokes with a trained run.")
+_register(app, "plan", plan.plan_command, "Parameters, FLOPs, cost and memory of a backbone, no download.")
+_register(app, "eval", eval_cmd.eval_command, "Score every checkpoint of runs on the fixed eval sets.")
+_register(app, "report", report.report_command, "Write the comparison report (tables, plots, grids).")
+_register(app, "run", run.run_command, "The whole benchmark: train each backbone, evaluate, report.")
+_register(codec_app, "fit", codec.codec_fit_command, "Train a tiny latent codec on built-in data.")
+_register(
+    benchmark_app,
+    "hints",
+    benchmark_hints.benchmark_hints_command,
+    "Time the hint generator: reference vs fast path, ms per image and their ratio.",
+)
+_register(
+    benchmark_app,
+    "loop",
+    benchmark_loop.benchmark_loop_command,
+    "Time `bench train` against a bare loop on the same batches, and the data-wait fraction.",
+)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+"""`bench benchmark hints`: not built yet (issue #2)."""
+
+from __future__ import annotations
+
+from bench.commands.pending import not_built
+
+
+def benchmark_hints_command() -> None:
+    """Not built yet (issue #2)."""
+    not_built("bench benchmark hints", 2)

@@ -1,0 +1,315 @@
+"""Run configuration: dataclasses, TOML presets, and validated ``section.field=value`` overrides.
+
+Why dataclasses and not a framework: the whole configuration is one small tree of typed fields; typing the
+values once (here) lets every TOML file and every ``--set`` override be checked against the same types and
+rejected with one line naming the bad key, before any expensive work starts.
+
+Resolution order, later wins: field defaults < preset TOML (``bench/presets/<preset>.toml``) < ``--config
+FILE`` < ``--set`` overrides. The resolved config is written into the run directory as ``config.toml`` and
+read back from there by ``bench eval`` / ``bench train --resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from bench.errors import UserError
+from hints.config import HintConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    """Where training images come from and how they are shaped into batches."""
+
+    #: data spec: ``builtin:shapes``, ``builtin:photos``, ``folder:PATH`` ...
+    source: str = "builtin:shapes"
+    #: square training/eval resolution in pixels (images are resized on the short side and center-cropped)
+    resolution: int = 64
+    #: images per micro-batch on one device
+    batch_size: int = 8
+    #: data-loader worker processes (0 = load in the training process)
+    num_workers: int = 1
+    #: number of training items of a procedural source (``builtin:shapes``)
+    train_size: int = 20000
+    #: number of items of the fixed eval split
+    eval_size: int = 16
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and training-step settings shared by every backbone."""
+
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    #: images per optimizer step; gradient accumulation = effective_batch / (batch_size x processes)
+    effective_batch: int = 8
+    warmup_steps: int = 20
+    #: max global gradient norm (0 = no clipping)
+    grad_clip: float = 1.0
+    #: EMA decay of the trainable weights (0 = no EMA)
+    ema_decay: float = 0.0
+    #: accelerate mixed precision: "no", "fp16" or "bf16"
+    mixed_precision: str = "no"
+    #: bitsandbytes 8-bit Adam (GPU only)
+    use_8bit_adam: bool = False
+
+
+@dataclass
+class BudgetConfig:
+    """The training budget in dollars of reference-GPU (A10) time; see ``bench/budget.py``."""
+
+    #: dollars of reference-GPU time a run may spend on training
+    usd: float = 0.002
+    #: hourly price of the reference GPU, dollars
+    price_per_hour: float = 0.75
+    #: the reference GPU the budget is priced in
+    reference_gpu: str = "A10"
+    #: checkpoint every this fraction of the budget (0.1 = at 10 %, 20 %, ...)
+    mark_every: float = 0.1
+    #: "auto", "wallclock" (on the reference GPU), "device_factor" (other GPU) or "flops" (no GPU)
+    method: str = "auto"
+    #: assumed fraction of the reference GPU's peak FLOP/s reached, for the "flops" method
+    utilisation: float = 0.4
+    #: optional TOML file with measured device factors, overriding the built-in profile table
+    calibration_file: str = ""
+
+
+@dataclass
+class EvalConfig:
+    """How the fixed eval split is sampled."""
+
+    steps: int = 20
+    guidance: float = 3.0
+    #: seed of the eval hints and of the sampling noise; fixed so every run is scored on the same inputs
+    seed: int = 1234
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run. Backbone-specific settings live in ``model`` (checked by the backbone)."""
+
+    backbone: str = "sd"
+    preset: str = "tiny"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    hints: HintConfig = field(default_factory=HintConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    #: overrides of the backbone preset's fields (validated against the backbone's config class)
+    model: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Typed coercion: one function turns TOML values and --set strings into a field's declared type.
+
+
+def _parse_scalar_text(text: str) -> Any:
+    """Parse a ``--set`` value the way TOML would read it, falling back to the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    if "," in text:  # "2,8" -> [2, 8] for tuple fields
+        return [_parse_scalar_text(part.strip()) for part in text.split(",")]
+    return text
+
+
+def coerce(value: Any, hint: Any, key: str) -> Any:
+    """Return ``value`` converted to type ``hint`` or raise a one-line `UserError` naming ``key``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        errors = []
+        # try the most specific members first: int before tuple, None only for None
+        for member in args:
+            try:
+                return coerce(value, member, key)
+            except UserError as exc:
+                errors.append(str(exc))
+        raise UserError(f"{key}: {value!r} is not a valid {_type_name(hint)}")
+    if hint is type(None):
+        if value is None or value == "none":
+            return None
+        raise UserError(f"{key}: expected none, got {value!r}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise UserError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str):
+                try:
+                    return int(value)
+                except ValueError:
+                    pass
+            raise UserError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool):
+            raise UserError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{key}: expected a number, got {value!r}") from None
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise UserError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = _parse_scalar_text(value)
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{key}: expected a list like [a, b], got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(coerce(v, args[0], key) for v in value)
+        if len(value) != len(args):
+            raise UserError(f"{key}: expected {len(args)} values, got {len(value)}")
+        return tuple(coerce(v, a, key) for v, a in zip(value, args))
+    if origin in (list,):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{key}: expected a list, got {value!r}")
+        return [coerce(v, args[0], key) for v in value] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{key}: expected a table, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise UserError(f"{key}: expected a table of settings, got {value!r}")
+        return update_dataclass(hint(), value, prefix=key)
+    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in a config class
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """The resolved type hints of a config dataclass's fields."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def update_dataclass(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
+    """Return a copy of dataclass ``obj`` with ``values`` (possibly nested tables) applied and type-checked."""
+    types_ = field_types(type(obj))
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in types_:
+            raise UserError(f"unknown config key '{key}' (valid: {', '.join(sorted(types_))})")
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            changes[name] = update_dataclass(current, value, prefix=key)
+        elif isinstance(current, dict) and isinstance(value, dict):
+            changes[name] = {**current, **value}
+        else:
+            changes[name] = coerce(value, types_[name], key)
+    return dataclasses.replace(obj, **changes)
+
+
+def parse_override(text: str) -> tuple[list[str], str]:
+    """Split ``section.field=value`` into (["section", "field"], "value")."""
+    if "=" not in text:
+        raise UserError(f"--set {text!r}: expected section.field=value, e.g. --set optim.lr=1e-5")
+    key, value = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise UserError(f"--set {text!r}: the key before '=' is empty")
+    return path, value.strip()
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``--set`` strings. ``model.*`` keys are kept as text-parsed values for the backbone to check."""
+    for text in overrides:
+        path, raw = parse_override(text)
+        if path[0] == "model":
+            if len(path) != 2:
+                raise UserError(f"--set {text!r}: model settings are model.<field>=value")
+            cfg = dataclasses.replace(cfg, model={**cfg.model, path[1]: _parse_scalar_text(raw)})
+            continue
+        nested: Any = raw
+        for part in reversed(path[1:]):
+            nested = {part: nested}
+        cfg = update_dataclass(cfg, {path[0]: nested})
+    return cfg
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning a missing or malformed file into one line."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML: {exc}") from None
+
+
+def preset_names() -> list[str]:
+    """Names of the run presets shipped in ``bench/presets``."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def resolve_config(
+    backbone: str | None = None,
+    preset: str | None = None,
+    config_file: Path | None = None,
+    overrides: list[str] | None = None,
+) -> RunConfig:
+    """Build the run's config: defaults < preset < config file < overrides (< explicit backbone/preset)."""
+    file_values = load_toml(config_file) if config_file else {}
+    preset = preset or file_values.get("preset") or RunConfig.preset
+    if preset not in preset_names():
+        raise UserError(f"unknown preset '{preset}' (valid: {', '.join(preset_names())})")
+    cfg = update_dataclass(RunConfig(), load_toml(PRESET_DIR / f"{preset}.toml"))
+    cfg = update_dataclass(cfg, file_values)
+    cfg = dataclasses.replace(cfg, preset=preset)
+    if backbone:
+        cfg = dataclasses.replace(cfg, backbone=backbone)
+    return apply_overrides(cfg, overrides or [])
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A TOML-ready dict of a config dataclass (tuples become lists, None values are dropped)."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if x is not None}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(dataclasses.asdict(cfg))
+
+
+def dumps_toml(cfg: Any) -> str:
+    """Serialise a config dataclass to TOML text."""
+    import tomli_w
+
+    return tomli_w.dumps(to_dict(cfg))
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """Read a run directory's resolved ``config.toml`` back into a `RunConfig`."""
+    return update_dataclass(RunConfig(), load_toml(path))
