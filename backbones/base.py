@@ -58,6 +58,9 @@ class BackboneConfig:
     preset: str = "tiny"
     #: whether the base model trains together with the control module (tiny: yes, no pretrained base)
     train_base: bool = False
+    #: False builds every module from its architecture config with random weights and reads no weight file:
+    #: what `bench plan` uses (inside ``with torch.device("meta")``) to size the full preset without a download
+    load_weights: bool = True
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
