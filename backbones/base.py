@@ -67,9 +67,7 @@ class BackboneConfig:
         """The config of ``preset`` for ``backbone`` with ``model.*`` overrides applied and type-checked."""
         tables = load_toml(PRESET_DIR / f"{backbone}.toml")
         if preset not in tables:
-            raise UserError(
-                f"backbone '{backbone}' has no preset '{preset}' (valid: {', '.join(sorted(tables))})"
-            )
+            raise UserError(f"backbone '{backbone}' has no preset '{preset}' (valid: {', '.join(sorted(tables))})")
         cfg = update_dataclass(cls(preset=preset), tables[preset], prefix="model")
         return update_dataclass(cfg, overrides or {}, prefix="model")
 

@@ -184,7 +184,7 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
             return tuple(coerce(v, args[0], key) for v in value)
         if len(value) != len(args):
             raise UserError(f"{key}: expected {len(args)} values, got {len(value)}")
-        return tuple(coerce(v, a, key) for v, a in zip(value, args))
+        return tuple(coerce(v, a, key) for v, a in zip(value, args, strict=True))
     if origin in (list,):
         if not isinstance(value, (list, tuple)):
             raise UserError(f"{key}: expected a list, got {value!r}")
