@@ -225,7 +225,10 @@ def update_dataclass(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
             changes[name] = {**current, **value}
         else:
             changes[name] = coerce(value, types_[name], key)
-    return dataclasses.replace(obj, **changes)
+    try:
+        return dataclasses.replace(obj, **changes)
+    except ValueError as exc:  # a config class's own check (__post_init__) of a value combination
+        raise UserError(str(exc)) from None
 
 
 def parse_override(text: str) -> tuple[list[str], str]:

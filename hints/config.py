@@ -32,3 +32,19 @@ class HintConfig:
     #: Canny hysteresis thresholds on 8-bit gray values
     canny_low: int = 100
     canny_high: int = 200
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot draw a hint (the config loader turns this into a one-line error)."""
+        counts = (self.num_strokes,) * 2 if isinstance(self.num_strokes, int) else tuple(self.num_strokes)
+        if min(counts) < 0 or counts[0] > counts[1]:
+            raise ValueError(f"hints.num_strokes must be >= 0 and min <= max, got {self.num_strokes}")
+        if not 0.0 <= self.blur_prob <= 1.0:
+            raise ValueError(f"hints.blur_prob must be in [0, 1], got {self.blur_prob}")
+        if self.blur_sigma <= 0:
+            raise ValueError(f"hints.blur_sigma must be > 0, got {self.blur_sigma}")
+        if self.sampler not in ("seed", "scaled"):
+            raise ValueError(f"hints.sampler must be 'seed' or 'scaled', got '{self.sampler}'")
+        if not 1 <= self.walk_length[0] <= self.walk_length[1]:
+            raise ValueError(f"hints.walk_length must be 1 <= min <= max, got {self.walk_length}")
+        if not self.thicknesses or min(self.thicknesses) < 0:
+            raise ValueError(f"hints.thicknesses must be non-negative sizes, got {self.thicknesses}")

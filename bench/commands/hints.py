@@ -1,10 +1,65 @@
-"""`bench hints`: not built yet (issue #2)."""
+"""`bench hints IMAGE`: draw the 5-channel hint of one image and save a picture a person can judge."""
 
 from __future__ import annotations
 
-from bench.commands.pending import not_built
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from bench.errors import UserError
 
 
-def hints_command() -> None:
-    """Not built yet (issue #2)."""
-    not_built("bench hints", 2)
+def _load_image(spec: str) -> np.ndarray:
+    """A file path, or a built-in item such as ``builtin:photos/astronaut`` or ``builtin:shapes/eval/3``."""
+    if spec.startswith("builtin:"):
+        from bench.data.sources import load_example
+
+        return load_example(spec).image
+    from bench.data.images import read_rgb
+
+    return read_rgb(spec)
+
+
+def hints_command(
+    image: str = typer.Argument(
+        ..., help="An image file, or a built-in item: builtin:photos/astronaut, builtin:shapes/eval/3."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Hint seed: the same image, seed and settings give the same hint."),
+    out: Path = typer.Option(Path("hint.png"), "--out", help="Where to write the picture (PNG)."),
+    resolution: int = typer.Option(
+        0, "--resolution", help="Resize (short side) and center-crop to this many pixels first; 0 keeps the size."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Hint settings as hints.field=value, e.g. --set hints.num_strokes=2,8 (repeatable)."
+    ),
+) -> None:
+    """Draw the hint (Canny edges + RGBA color strokes) of IMAGE and save image | edges | strokes side by side."""
+    from bench.atomic import write_bytes
+    from bench.config import RunConfig, apply_overrides
+    from bench.data.images import resize_center_crop
+    from hints import make_hint
+    from hints.preview import hint_preview
+
+    bad = [o for o in overrides if not o.strip().startswith("hints.")]
+    if bad:
+        raise UserError(f"--set {bad[0]!r}: bench hints only takes hints.* settings")
+    config = apply_overrides(RunConfig(), overrides).hints
+    if resolution < 0:
+        raise UserError(f"--resolution must be >= 0, got {resolution}")
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: the picture is written as PNG; give a .png file name")
+    rgb = _load_image(image)
+    if resolution:
+        rgb = resize_center_crop(rgb, resolution)
+    try:
+        hint = make_hint(rgb, seed, config)
+    except ValueError as exc:  # an invalid setting combination (e.g. an unknown sampler)
+        raise UserError(str(exc)) from None
+    import io
+
+    buffer = io.BytesIO()
+    hint_preview(rgb, hint).save(buffer, format="PNG")
+    write_bytes(out, buffer.getvalue())
+    covered = float((hint[4] > 0).mean())
+    typer.echo(f"wrote {out} ({rgb.shape[1]}x{rgb.shape[0]} px, strokes cover {covered:.1%} of the image)")

@@ -1,0 +1,117 @@
+"""Reading user and dataset images robustly into RGB(A) uint8 arrays, and fitting them to a square.
+
+Every image that enters strokebench passes through here, so odd files never reach a model: grayscale,
+palette, CMYK, 16-bit and float images are converted; alpha is composited on white; EXIF rotation is
+applied; decompression bombs (more pixels than `MAX_PIXELS`), truncated files and non-images become a
+one-line `UserError` naming the file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bench.errors import UserError
+
+#: refuse images above this many pixels (a 16k x 16k image); PIL's bomb check uses the same bound
+MAX_PIXELS = 16384 * 16384
+
+
+def _open(path: Path | str) -> Image.Image:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"image not found: {path}")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not an image file")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            image.load()
+        return ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"{path} has more than {MAX_PIXELS:,} pixels; refusing to decode it") from None
+    except UnidentifiedImageError:
+        raise UserError(f"{path} is not an image file PIL can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"{path} could not be decoded ({exc}); is it truncated or corrupt?") from None
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    """Any PIL mode as uint8 gray, gray+alpha, RGB or RGBA array (16-bit and float scaled to 8 bits)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        data = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or data.max() > 255 else 255.0
+        return np.clip(data / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if image.mode == "F":
+        return np.clip(np.asarray(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    return np.asarray(image)
+
+
+def to_rgb(array: np.ndarray) -> np.ndarray:
+    """An image array (gray, gray+alpha, RGB, RGBA; uint8, uint16 or float in [0, 1]) as RGB uint8.
+
+    Alpha is composited on white: a transparent background reads as paper, not as black.
+    """
+    array = np.asarray(array)
+    if array.dtype == np.uint16:
+        array = (array.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
+    elif array.dtype.kind == "f":
+        array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
+        raise ValueError(f"unsupported image dtype {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    channels = array.shape[2]
+    if channels in (2, 4):
+        alpha = array[:, :, -1:].astype(np.float32) / 255.0
+        color = array[:, :, :-1].astype(np.float32)
+        array = (color * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+        channels -= 1
+    if channels == 1:
+        array = np.repeat(array, 3, axis=2)
+    elif channels != 3:
+        raise ValueError(f"unsupported channel count {channels}")
+    return np.ascontiguousarray(array)
+
+
+def read_rgb(path: Path | str) -> np.ndarray:
+    """The image at ``path`` as RGB uint8 ``H x W x 3`` (EXIF-rotated, alpha on white)."""
+    return to_rgb(_pil_to_array(_open(path)))
+
+
+def read_rgba(path: Path | str) -> np.ndarray:
+    """The image at ``path`` as RGBA uint8 ``H x W x 4``; raises `UserError` when it has no alpha channel."""
+    image = _open(path)
+    if "A" not in image.getbands() and not (image.mode == "P" and "transparency" in image.info):
+        raise UserError(f"{path} has no alpha channel; save the strokes as an RGBA PNG with a transparent background")
+    return np.asarray(image.convert("RGBA"))
+
+
+def resize_center_crop(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
+    """Resize so the short side is ``size`` pixels, then center-crop to ``size x size``.
+
+    ``nearest`` keeps exact colors (stroke maps); otherwise area filtering when shrinking (no aliasing) and
+    bicubic when enlarging.
+    """
+    height, width = image.shape[:2]
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
+        if image.ndim == 2:
+            image = image[:, :, None]
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
