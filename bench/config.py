@@ -104,6 +104,8 @@ class RunConfig:
     backbone: str = "sd"
     preset: str = "tiny"
     seed: int = 0
+    #: write a train.jsonl line every this many optimizer steps
+    log_every: int = 1
     data: DataConfig = field(default_factory=DataConfig)
     hints: HintConfig = field(default_factory=HintConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -105,6 +105,9 @@ class TrainStream:
             persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None,
             worker_init_fn=_worker_init if workers > 0 else None,
+            # its own generator: creating the iterator must not draw from the global RNG the training step
+            # uses, or a resumed run (which creates it at another moment) would draw different noise
+            generator=torch.Generator().manual_seed(derive_seed("loader", self.cfg.seed, self.consumed)),
         )
         return iter(loader)
 

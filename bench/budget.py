@@ -1,0 +1,177 @@
+"""The budget meter: every run is charged in dollars of reference-GPU (A10) time.
+
+Why dollars of one reference GPU: the benchmark compares backbones "per dollar", so cost must not depend on
+where a run happened. Seconds on the reference GPU come from, in order of preference:
+
+1. ``wallclock``: the run is on the reference GPU; its wall time is the cost.
+2. ``device_factor``: another GPU; wall time x (reference seconds per device second). The built-in table is
+   the ratio of dense bf16 tensor peaks to the A10's (a first-order estimate); a calibration TOML file with
+   measured factors (``[factors] "NVIDIA H100 80GB HBM3" = 5.1``) overrides it.
+3. ``flops``: no GPU (CPU runs, tests): FLOPs counted for one real training step with
+   ``torch.utils.flop_counter.FlopCounterMode`` / (A10 peak x assumed utilisation). A10 peaks (NVIDIA's data
+   sheet): 31.2 TFLOP/s fp32 (plain CUDA cores, what an un-mixed run uses) and 125 TFLOP/s bf16/fp16 dense
+   tensor cores. Deterministic: the same run costs the same on any machine.
+
+The method and its inputs are written to ``budget.json``; the meter's state travels in checkpoints so a
+resumed run keeps counting. Sampling is metered separately from training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.config import BudgetConfig, load_toml
+from bench.errors import UserError
+
+#: reference-GPU peak FLOP/s by mixed-precision setting (A10 data sheet, dense)
+A10_PEAK_FLOPS = {"no": 31.2e12, "fp16": 125e12, "bf16": 125e12}
+
+#: reference (A10) seconds per second on other GPUs: ratio of dense bf16 tensor peaks (first-order estimate)
+DEVICE_FACTORS = {
+    "A10G": 0.56,  # AWS A10G: 70 TFLOP/s bf16
+    "A10": 1.0,
+    "L4": 0.97,
+    "T4": 0.52,  # 65 fp16
+    "V100": 1.0,  # 125 fp16
+    "RTX 3090": 0.57,
+    "RTX 4090": 1.32,
+    "L40S": 2.9,
+    "A100": 2.5,
+    "H100": 7.9,
+    "H200": 7.9,
+}
+
+
+def _lookup_factor(device_name: str, table: dict[str, float]) -> float | None:
+    """The factor of the longest table key contained in the device name (so "A100" never matches "A10")."""
+    matches = [k for k in table if k.lower() in device_name.lower()]
+    if not matches:
+        return None
+    return table[max(matches, key=len)]
+
+
+@dataclass
+class MeterState:
+    """Everything the meter counts; saved in checkpoints and ``budget.json``."""
+
+    method: str
+    device: str
+    usd_per_hour: float
+    #: reference seconds per device second (device_factor) or 1.0
+    device_factor: float = 1.0
+    #: FLOPs of one optimizer step (flops method)
+    flops_per_step: float = 0.0
+    #: reference peak FLOP/s x utilisation (flops method)
+    effective_flops_per_second: float = 0.0
+    steps: int = 0
+    samples: int = 0
+    wall_seconds: float = 0.0
+    reference_seconds: float = 0.0
+    sampling_reference_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def usd(self) -> float:
+        """Training dollars spent so far."""
+        return self.reference_seconds * self.usd_per_hour / 3600.0
+
+
+class BudgetMeter:
+    """Charges each optimizer step (and sampling) in reference-GPU dollars."""
+
+    def __init__(self, config: BudgetConfig, mixed_precision: str = "no", device: torch.device | None = None) -> None:
+        if config.usd <= 0:
+            raise UserError(f"the budget must be more than $0, got ${config.usd}")
+        if not 0 < config.mark_every <= 1:
+            raise UserError(f"budget.mark_every must be in (0, 1], got {config.mark_every}")
+        self.config = config
+        device = device or torch.device("cpu")
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        method = config.method if config.method != "auto" else self._auto_method(name, device)
+        self.state = MeterState(method=method, device=name, usd_per_hour=config.price_per_hour)
+        if method == "device_factor":
+            self.state.device_factor = self._device_factor(name)
+        elif method == "flops":
+            peak = A10_PEAK_FLOPS.get(mixed_precision, A10_PEAK_FLOPS["no"])
+            self.state.effective_flops_per_second = peak * config.utilisation
+            self.state.notes.append(
+                f"A10 peak {peak / 1e12:.1f} TFLOP/s ({mixed_precision}) x utilisation {config.utilisation}"
+            )
+        elif method != "wallclock":
+            raise UserError(f"unknown budget.method '{method}' (valid: auto, wallclock, device_factor, flops)")
+
+    def _auto_method(self, name: str, device: torch.device) -> str:
+        if device.type != "cuda":
+            return "flops"
+        reference = self.config.reference_gpu.lower()
+        if reference in name.lower() and _lookup_factor(name, DEVICE_FACTORS) == 1.0:
+            return "wallclock"
+        return "device_factor"
+
+    def _device_factor(self, name: str) -> float:
+        table = dict(DEVICE_FACTORS)
+        if self.config.calibration_file:
+            table.update(
+                {str(k): float(v) for k, v in load_toml(Path(self.config.calibration_file)).get("factors", {}).items()}
+            )
+        factor = _lookup_factor(name, table)
+        if factor is None:
+            raise UserError(
+                f"no device factor for GPU '{name}'; add it to a calibration file (budget.calibration_file) "
+                "or use --set budget.method=flops"
+            )
+        return factor
+
+    @property
+    def needs_flops(self) -> bool:
+        """Whether the loop must count one step's FLOPs before charging (the flops method)."""
+        return self.state.method == "flops" and self.state.flops_per_step == 0.0
+
+    def set_flops_per_step(self, flops: float) -> None:
+        """Record the counted FLOPs of one optimizer step (forward + backward of every micro-batch)."""
+        self.state.flops_per_step = float(flops)
+        self.state.notes.append(f"{flops / 1e9:.3f} GFLOP per optimizer step (FlopCounterMode)")
+
+    def _reference_seconds(self, wall: float, flops: float) -> float:
+        if self.state.method == "flops":
+            return flops / self.state.effective_flops_per_second
+        return wall * self.state.device_factor
+
+    def charge_step(self, wall_seconds: float, samples: int) -> float:
+        """Charge one optimizer step; returns the dollars spent so far."""
+        self.state.steps += 1
+        self.state.samples += samples
+        self.state.wall_seconds += wall_seconds
+        self.state.reference_seconds += self._reference_seconds(wall_seconds, self.state.flops_per_step)
+        return self.state.usd
+
+    def charge_sampling(self, wall_seconds: float, flops: float) -> None:
+        """Charge a sampling pass (kept apart from the training budget)."""
+        self.state.sampling_reference_seconds += self._reference_seconds(wall_seconds, flops)
+
+    @property
+    def usd(self) -> float:
+        return self.state.usd
+
+    @property
+    def exhausted(self) -> bool:
+        return self.state.usd >= self.config.usd
+
+    def marks(self) -> list[float]:
+        """Dollar marks at which checkpoints are taken: every ``mark_every`` of the budget, and the budget."""
+        count = round(1.0 / self.config.mark_every)
+        marks = [round(self.config.usd * self.config.mark_every * (i + 1), 12) for i in range(count)]
+        return sorted({*[m for m in marks if m < self.config.usd], self.config.usd})
+
+    def to_json(self) -> dict[str, Any]:
+        """The meter's state plus the budget, for ``budget.json`` and checkpoints."""
+        return {**asdict(self.state), "usd_spent": self.state.usd, "budget_usd": self.config.usd}
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        """Restore what `to_json` wrote (resume keeps counting)."""
+        fields = set(MeterState.__dataclass_fields__)
+        self.state = MeterState(**{k: v for k, v in data.items() if k in fields})

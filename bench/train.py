@@ -1,0 +1,335 @@
+"""The one training loop: every backbone, the same accelerate loop, stopped at the same dollar budget.
+
+The loop knows a backbone only through its interface (``model(batch)`` -> loss, ``trainable_parameters``,
+``save_trainable`` / ``load_trainable``, ``sample``). It meters each optimizer step in dollars of A10 time
+(`bench.budget`), checkpoints at budget marks, and resumes exactly: on CPU a run killed at any moment and
+resumed ends with the same weights as an uninterrupted one, because the trainable weights, optimizer, LR
+schedule, RNG states, data position and budget meter are all restored from the newest complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
+
+from backbones import create_backbone
+from backbones.base import Backbone
+from bench.atomic import write_text
+from bench.budget import BudgetMeter
+from bench.config import RunConfig, dumps_toml
+from bench.data.loader import TrainStream
+from bench.errors import UserError
+from bench.rundir import BUDGET, CONFIG, ENV, SAMPLES, Checkpoint, RunDir, environment, mark_name
+from bench.training_state import EMA, load_state, rng_state, save_state, set_rng_state
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or interrupted) training call did."""
+
+    steps: int
+    usd: float
+    checkpoint: Checkpoint | None
+    interrupted: bool
+    data_wait_fraction: float
+    samples_per_second: float
+    samples_file: Path | None = None
+
+
+class StopSignal:
+    """Turns SIGTERM / SIGINT into a flag the loop checks after each step (so it can checkpoint first)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignal:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside a test runner thread)
+                pass
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.received is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *_: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _accumulation_steps(cfg: RunConfig, processes: int) -> int:
+    per_step = cfg.data.batch_size * processes
+    if cfg.optim.effective_batch % per_step:
+        raise UserError(
+            f"optim.effective_batch={cfg.optim.effective_batch} is not a multiple of data.batch_size x processes "
+            f"= {per_step}"
+        )
+    return cfg.optim.effective_batch // per_step
+
+
+def _optimizer(cfg: RunConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optim.use_8bit_adam:
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise UserError("optim.use_8bit_adam needs bitsandbytes (pip install bitsandbytes) and a GPU") from None
+        return bnb.optim.AdamW8bit(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+
+
+class Trainer:
+    """One run: builds everything from the config, trains to the budget, checkpoints, resumes."""
+
+    def __init__(self, cfg: RunConfig, run: RunDir, quiet: bool = False) -> None:
+        self.cfg, self.run, self.quiet = cfg, run, quiet
+        torch.manual_seed(cfg.seed)
+        self.accelerator = Accelerator(
+            cpu=not torch.cuda.is_available(),
+            mixed_precision=cfg.optim.mixed_precision,
+            gradient_accumulation_steps=_accumulation_steps(cfg, 1),
+        )
+        if self.accelerator.num_processes > 1:
+            self.accelerator.gradient_accumulation_steps = _accumulation_steps(cfg, self.accelerator.num_processes)
+        self.backbone: Backbone = create_backbone(cfg.backbone, cfg.preset, cfg.data.resolution, cfg.model)
+        self.params = [p for p in self.backbone.trainable_parameters()]
+        if not self.params:
+            raise UserError(f"backbone '{cfg.backbone}' ({cfg.preset}) has no trainable parameters")
+        optimizer = _optimizer(cfg, self.params)
+        warmup = max(1, cfg.optim.warmup_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(self.backbone, optimizer, scheduler)
+        self.ema = EMA(self.params, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+        self.meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, self.accelerator.device)
+        self.stream = TrainStream(cfg)
+        self.step = 0
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def _fill_checkpoint(self, folder: Path) -> None:
+        if self.ema is not None:  # the trainable module a checkpoint ships is the EMA one
+            self.ema.swap()
+        try:
+            self.accelerator.unwrap_model(self.model).save_trainable(folder / "control")
+        finally:
+            if self.ema is not None:
+                self.ema.swap()
+        state = {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "data": self.stream.state_dict(),
+            "meter": self.meter.to_json(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "live_weights": [p.detach() for p in self.params] if self.ema is not None else None,
+        }
+        save_state(folder / "training_state", state)
+
+    def save_checkpoint(self, name: str) -> Checkpoint:
+        info = {"step": self.step, "samples": self.meter.state.samples, "usd": self.meter.usd}
+        checkpoint = self.run.write_checkpoint(name, info, self._fill_checkpoint)
+        write_text(self.run.file(BUDGET), json.dumps(self.meter.to_json(), indent=1))
+        return checkpoint
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue from ``checkpoint`` exactly where the run stood when it was written."""
+        state = load_state(checkpoint.training_state)
+        backbone = self.accelerator.unwrap_model(self.model)
+        backbone.load_trainable(checkpoint.control)
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+            with torch.no_grad():
+                for param, live in zip(self.params, state["live_weights"], strict=True):
+                    param.copy_(live)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        self.stream.load_state_dict(state["data"])
+        self.meter.load_json(state["meter"])
+        self.step = int(state["step"])
+        self.run.truncate_log(self.step)
+
+    def write_samples(self) -> Path:
+        """Sample the first eval batch with the final weights: hint | target | sample, one row per item."""
+        from bench.data.loader import eval_batches
+        from bench.sampling import sample_batch, write_sample_grid
+
+        batch = eval_batches(self.cfg, batch_size=min(8, self.cfg.data.eval_size))[0]
+        backbone = self.accelerator.unwrap_model(self.model)
+        backbone.eval()
+        if self.ema is not None:
+            self.ema.swap()
+        try:
+            images = sample_batch(backbone, batch, self.cfg, self.meter)
+        finally:
+            if self.ema is not None:
+                self.ema.swap()
+        path = self.run.path / SAMPLES / f"{mark_name(self.meter.usd)}.png"
+        write_sample_grid(path, batch, images)
+        write_text(self.run.file(BUDGET), json.dumps(self.meter.to_json(), indent=1))
+        return path
+
+    # -- the loop ------------------------------------------------------------------------------------------
+    def _micro_step(self, batch: Any, count_flops: bool) -> tuple[float, dict[str, float], float]:
+        """Forward + backward of one micro-batch; returns (loss, logs, counted FLOPs or 0)."""
+        batch = batch.to(self.accelerator.device)
+        counter = FlopCounterMode(display=False) if count_flops else None
+        with self.accelerator.accumulate(self.model):
+            if counter is not None:
+                with counter:
+                    loss, logs = self.model(batch)
+                    self.accelerator.backward(loss)
+            else:
+                loss, logs = self.model(batch)
+                self.accelerator.backward(loss)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                last = self.run.latest()
+                kept = f"the last good checkpoint is {last.name}" if last else "no checkpoint was written yet"
+                raise UserError(f"loss became {value} at step {self.step + 1}; stopped ({kept})")
+            if self.accelerator.sync_gradients and self.cfg.optim.grad_clip > 0:
+                self.accelerator.clip_grad_norm_(self.params, self.cfg.optim.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return value, logs, float(counter.get_total_flops()) if counter is not None else 0.0
+
+    def train(self, stop: StopSignal) -> TrainResult:
+        marks = [m for m in self.meter.marks() if m > self.meter.usd + 1e-15]
+        accumulation = self.accelerator.gradient_accumulation_steps
+        bar = tqdm(
+            total=self.cfg.budget.usd,
+            initial=min(self.meter.usd, self.cfg.budget.usd),
+            disable=self.quiet,
+            unit="$",
+            bar_format="{l_bar}{bar}| ${n:.5f}/${total:.5f} [{elapsed}<{remaining}{postfix}]",
+            desc=f"train {self.cfg.backbone}",
+        )
+        self.model.train()
+        window = {"wait": 0.0, "time": 0.0, "samples": 0}
+        totals = {"wait": 0.0, "time": 0.0, "samples": 0}
+        checkpoint = self.run.latest()
+        interrupted = False
+        while not self.meter.exhausted:
+            step_start = time.perf_counter()
+            losses, logs, flops, wait = [], {}, 0.0, 0.0
+            for _ in range(accumulation):
+                fetch = time.perf_counter()
+                batch = next(self.stream)
+                wait += time.perf_counter() - fetch
+                value, logs, counted = self._micro_step(batch, self.meter.needs_flops)
+                losses.append(value)
+                flops += counted
+            if self.meter.needs_flops:
+                self.meter.set_flops_per_step(flops)
+            if self.ema is not None:
+                self.ema.update()
+            self.step += 1
+            elapsed = time.perf_counter() - step_start
+            samples = accumulation * self.cfg.data.batch_size * self.accelerator.num_processes
+            before = self.meter.usd
+            usd = self.meter.charge_step(elapsed, samples)
+            bar.update(min(usd, self.cfg.budget.usd) - min(before, self.cfg.budget.usd))
+            for acc in (window, totals):
+                acc["wait"] += wait
+                acc["time"] += elapsed
+                acc["samples"] += samples
+            loss = sum(losses) / len(losses)
+            bar.set_postfix_str(f"step {self.step}, loss {loss:.4f}, {samples / elapsed:.1f} samples/s", refresh=False)
+            if self.step % max(1, self.cfg.log_every) == 0:
+                self.run.append_log(
+                    {
+                        "step": self.step,
+                        "loss": loss,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "usd": usd,
+                        "samples_per_s": window["samples"] / window["time"],
+                        "data_wait": window["wait"] / window["time"],
+                        **{k: float(v) for k, v in logs.items()},
+                    }
+                )
+                window = {"wait": 0.0, "time": 0.0, "samples": 0}
+            while marks and usd >= marks[0] - 1e-15:
+                reached = marks.pop(0)
+                if not marks or usd < marks[0]:
+                    checkpoint = self.save_checkpoint(mark_name(reached))
+            if stop.received is not None and not self.meter.exhausted:
+                checkpoint = self.save_checkpoint(mark_name(usd))
+                interrupted = True
+                break
+        bar.close()
+        return TrainResult(
+            steps=self.step,
+            usd=self.meter.usd,
+            checkpoint=checkpoint,
+            interrupted=interrupted,
+            data_wait_fraction=totals["wait"] / totals["time"] if totals["time"] else 0.0,
+            samples_per_second=totals["samples"] / totals["time"] if totals["time"] else 0.0,
+        )
+
+
+def validate_config(cfg: RunConfig) -> None:
+    """Check everything a run needs before any directory is written (one-line errors)."""
+    from backbones import get_backbone_class
+    from bench.data.sources import open_source
+
+    if cfg.budget.usd <= 0:
+        raise UserError(f"the budget must be more than $0, got ${cfg.budget.usd}")
+    if cfg.budget.usd * cfg.budget.mark_every < 1e-9:
+        raise UserError(f"budget marks under $1e-9 cannot be told apart; raise the budget (${cfg.budget.usd})")
+    cls = get_backbone_class(cfg.backbone)
+    cls.config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
+    multiple = getattr(cls, "resolution_multiple", 1)
+    if isinstance(multiple, int) and cfg.data.resolution % multiple:
+        raise UserError(
+            f"data.resolution={cfg.data.resolution} is not divisible by {multiple}, which the '{cfg.backbone}' "
+            "backbone needs"
+        )
+    if cfg.data.batch_size < 1 or cfg.data.num_workers < 0:
+        raise UserError("data.batch_size must be >= 1 and data.num_workers >= 0")
+    _accumulation_steps(cfg, 1)
+    open_source(cfg.data.source, "train", cfg.data.resolution, cfg.data.train_size)
+
+
+def start_run(cfg: RunConfig, out: Path) -> RunDir:
+    """Create a new run directory with its resolved config and environment (refuses to overwrite a run)."""
+    run = RunDir(out)
+    if run.is_run():
+        raise UserError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(run.file(CONFIG), dumps_toml(cfg))
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    write_text(run.file(ENV), json.dumps(environment(device), indent=1))
+    return run
+
+
+def train_run(cfg: RunConfig, run: RunDir, resume: bool, quiet: bool) -> TrainResult:
+    """Train (or continue) the run in ``run`` until its budget is spent or a stop signal arrives."""
+    trainer = Trainer(cfg, run, quiet)
+    if resume:
+        run.clean_partial()
+        latest = run.latest()
+        if latest is not None:
+            trainer.restore(latest)
+        else:
+            run.truncate_log(0)
+    with StopSignal() as stop:
+        result = trainer.train(stop)
+    if not result.interrupted:
+        result.samples_file = trainer.write_samples()
+    return result

@@ -1,0 +1,146 @@
+"""The training loop on a fake backbone: layout, budget marks, resume, signals, NaN, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import backbones
+from bench.cli import app
+from bench.config import resolve_config
+from bench.rundir import RunDir, mark_name
+from bench.train import StopSignal, Trainer, start_run, train_run
+
+runner = CliRunner()
+FAST = [
+    "data.resolution=16",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "data.eval_size=2",
+    "optim.effective_batch=4",
+    "eval.steps=2",
+    "budget.usd=1e-6",
+    "budget.mark_every=0.25",
+    "budget.utilisation=0.001",
+]
+
+
+@pytest.fixture(autouse=True)
+def fake_backbone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(backbones._REGISTRY, "fake", "fakes:FakeBackbone")
+
+
+def _cfg(*extra: str):
+    return resolve_config("fake", "tiny", overrides=[*FAST, *extra])
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(RunDir(path).latest().control / "net.safetensors"))
+
+
+def test_run_directory_layout_and_marks(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--backbone",
+            "fake",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+            *sum([["--set", s] for s in FAST], []),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    run = RunDir(tmp_path / "run")
+    for name in ("config.toml", "env.json", "budget.json", "train.jsonl"):
+        assert run.file(name).is_file(), name
+    checkpoints = run.checkpoints()
+    assert [c.name for c in checkpoints] == [mark_name(1e-6 * f) for f in (0.25, 0.5, 0.75, 1.0)]
+    assert all((c.control / "net.safetensors").is_file() and (c.path / "COMPLETE").is_file() for c in checkpoints)
+    assert (run.checkpoints_dir / "last").read_text().strip() == checkpoints[-1].name
+    assert checkpoints[-1].usd >= 1e-6 and [c.step for c in checkpoints] == sorted(c.step for c in checkpoints)
+    budget = json.loads(run.file("budget.json").read_text())
+    assert budget["method"] == "flops" and budget["flops_per_step"] > 0 and budget["usd_spent"] >= 1e-6
+    log = run.read_log()
+    assert [r["step"] for r in log] == list(range(1, len(log) + 1))
+    assert {"loss", "lr", "usd", "samples_per_s", "data_wait"} <= set(log[0])
+    assert list((run.path / "samples").glob("*.png"))
+
+
+def test_resume_from_a_middle_checkpoint_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    cfg = _cfg()
+    full = start_run(cfg, tmp_path / "full")
+    train_run(cfg, full, resume=False, quiet=True)
+    cut = start_run(cfg, tmp_path / "cut")
+    train_run(cfg, cut, resume=False, quiet=True)
+    # simulate a kill after the second mark: drop the later checkpoints, leave a half-written one behind
+    import shutil
+
+    for checkpoint in RunDir(cut.path).checkpoints()[2:]:
+        shutil.rmtree(checkpoint.path)
+    (cut.checkpoints_dir / ".tmp-usd-half").mkdir()
+    (cut.checkpoints_dir / "usd-00000.00000099").mkdir()  # no COMPLETE marker: ignored
+    assert len(RunDir(cut.path).checkpoints()) == 2
+    train_run(cfg, cut, resume=True, quiet=True)
+    a, b = _weights(full.path), _weights(cut.path)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (cut.checkpoints_dir / ".tmp-usd-half").exists()
+    steps = [r["step"] for r in RunDir(cut.path).read_log()]
+    assert steps == sorted(set(steps))  # re-done steps are not logged twice
+
+
+def test_stop_signal_saves_a_checkpoint_first(tmp_path: Path) -> None:
+    cfg = _cfg()
+    run = start_run(cfg, tmp_path / "run")
+    trainer = Trainer(cfg, run, quiet=True)
+    stop = StopSignal()
+    stop.received = 15  # as if SIGTERM arrived during the first step
+    result = trainer.train(stop)
+    assert result.interrupted and result.steps == 1
+    assert run.latest() is not None and run.latest().step == 1
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--backbone", "fake", "--out", str(out), "--quiet", "--set", "model.nan_after=40"]
+    result = runner.invoke(app, [*args, *sum([["--set", s] for s in FAST], [])])
+    assert result.exit_code == 2
+    assert "loss became nan at step" in result.output and "last good checkpoint" in result.output
+    assert RunDir(out).latest() is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--backbone", "nosuch"], "valid"),
+        (["--backbone", "fake", "--preset", "huge"], "unknown preset"),
+        (["--backbone", "fake", "--budget-usd", "0"], "more than $0"),
+        (["--backbone", "fake", "--budget-usd", "-1"], "more than $0"),
+        (["--backbone", "fake", "--set", "optim.effective_batch=3"], "multiple"),
+        (["--backbone", "fake", "--data", "nope:x"], "unknown data source"),
+        (["--backbone", "fake", "--set", "model.nosuch=1"], "model.nosuch"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()  # nothing written for a rejected run
+
+
+def test_resume_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "not a run directory" in result.output
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "not found" in result.output
+    run = start_run(_cfg(), tmp_path / "run")
+    result = runner.invoke(app, ["train", "--resume", str(run.path), "--backbone", "sd"])
+    assert result.exit_code == 2 and "own config" in result.output
+    result = runner.invoke(app, ["train", "--out", str(run.path), "--backbone", "fake"])
+    assert result.exit_code == 2 and "already holds a run" in result.output
