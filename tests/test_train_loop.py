@@ -109,7 +109,7 @@ def test_stop_signal_saves_a_checkpoint_first(tmp_path: Path) -> None:
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["train", "--backbone", "fake", "--out", str(out), "--quiet", "--set", "model.nan_after=40"]
-    result = runner.invoke(app, [*args, *sum([["--set", s] for s in FAST], [])])
+    result = runner.invoke(app, [*args, *[arg for s in FAST for arg in ("--set", s)]])
     assert result.exit_code == 2
     assert "loss became nan at step" in result.output and "last good checkpoint" in result.output
     assert RunDir(out).latest() is not None
