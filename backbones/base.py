@@ -98,12 +98,16 @@ class Backbone(torch.nn.Module, ABC):
         self.config = config
         self.resolution = resolution
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:  # noqa: D401
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
         return self.training_loss(batch)
 
     @abstractmethod
-    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Encode the target, noise it, predict, weight and reduce: a scalar loss and floats to log."""
+    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Encode the target, noise it, predict, weight and reduce: a scalar loss and values to log.
+
+        Log values are 0-d tensors or floats; return tensors (no ``.item()``) so that `bench plan` can run the
+        step on the meta device: the loop converts them when it writes ``train.jsonl``.
+        """
 
     @abstractmethod
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:

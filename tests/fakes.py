@@ -51,7 +51,7 @@ class FakeBackbone(Backbone):
         loss = torch.nn.functional.mse_loss(pred, noise)
         if self.config.nan_after and self.calls > self.config.nan_after:
             loss = loss * float("nan")
-        return loss, {"noise_std": float(noise.std())}
+        return loss, {"noise_std": noise.std().detach()}
 
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
         return iter(self.net.parameters())
