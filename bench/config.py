@@ -72,7 +72,7 @@ class BudgetConfig:
     """The training budget in dollars of reference-GPU (A10) time; see ``bench/budget.py``."""
 
     #: dollars of reference-GPU time a run may spend on training
-    usd: float = 0.002
+    usd: float = 0.0001
     #: hourly price of the reference GPU, dollars
     price_per_hour: float = 0.75
     #: the reference GPU the budget is priced in

@@ -145,9 +145,9 @@ def format_plan(plan: Plan, batch_sizes: list[int]) -> list[str]:
     lines = [
         f"backbone {plan.backbone} ({plan.preset}) at {plan.resolution} px",
         f"parameters: {plan.parameters_total / 1e6:,.1f} M total, {plan.parameters_trainable / 1e6:,.1f} M trainable",
-        f"FLOPs per training sample (forward + backward): {plan.flops_per_sample / 1e12:.3f} TFLOP",
-        f"A10 seconds per optimizer step (effective batch {plan.batch_size}): {plan.a10_seconds_per_step:.3f} s",
-        f"dollars per 1,000 steps at the A10 price: ${plan.usd_per_1000_steps:.2f}",
+        f"FLOPs per training sample (forward + backward): {plan.flops_per_sample / 1e9:,.2f} GFLOP",
+        f"A10 seconds per optimizer step (effective batch {plan.batch_size}): {plan.a10_seconds_per_step:.4g} s",
+        f"dollars per 1,000 steps at the A10 price: ${plan.usd_per_1000_steps:.4g}",
     ]
     if plan.measured_seconds_per_step is not None:
         lines.append(f"measured on this machine: {plan.measured_seconds_per_step:.3f} s per optimizer step")
