@@ -35,6 +35,13 @@ def load_user_hint(
                 "the strokes image must be RGBA uint8 (H x W x 4) with a transparent background, "
                 f"got {strokes.dtype} {strokes.shape}"
             )
+    ratios = (drawing.shape[1] / drawing.shape[0], strokes.shape[1] / strokes.shape[0])
+    if abs(ratios[0] - ratios[1]) > 0.02 * ratios[0]:
+        raise UserError(
+            f"the strokes image ({strokes.shape[1]}x{strokes.shape[0]}) and the line drawing "
+            f"({drawing.shape[1]}x{drawing.shape[0]}) have different shapes; draw the strokes on a layer of the "
+            "drawing's size so they land where you meant"
+        )
     drawing = resize_center_crop(drawing, resolution)
     strokes = resize_center_crop(strokes, resolution, nearest=True)
     hint = np.zeros((5, resolution, resolution), dtype=np.float32)

@@ -87,6 +87,8 @@ def test_user_hint_keeps_exact_stroke_colors(files: dict[str, Path]) -> None:
     with pytest.raises(UserError, match="alpha"):
         load_user_hint(files["rgb.png"], files["rgb.png"], 32)
     assert read_rgba(files["rgba.png"]).shape == (40, 60, 4)
+    with pytest.raises(UserError, match="different shapes"):
+        load_user_hint(np.zeros((60, 40, 3), np.uint8), read_rgba(files["rgba.png"]), 32)
 
 
 @pytest.mark.parametrize("name", ["rgb.png", "gray.png", "one.png", "rgba.png", "g16.png"])
