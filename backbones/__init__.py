@@ -11,7 +11,9 @@ from typing import Any
 from bench.errors import UserError
 
 #: name -> "module:ClassName"
-_REGISTRY: dict[str, str] = {}
+_REGISTRY: dict[str, str] = {
+    "sd": "backbones.sd_controlnet:SDControlNet",
+}
 
 
 def backbone_names() -> list[str]:

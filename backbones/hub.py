@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ def load_pretrained(
     if subfolder:
         kwargs["subfolder"] = subfolder
     try:
-        return cls.from_pretrained(source, local_files_only=True, **kwargs)
+        with warnings.catch_warnings():  # huggingface_hub's deprecation notices about its own arguments
+            warnings.simplefilter("ignore")
+            return cls.from_pretrained(source, local_files_only=True, **kwargs)
     except _hub_errors() as exc:
         if _is_local(source) or os.environ.get("HF_HUB_OFFLINE") or not hub_reachable():
             raise _explain(exc, source, subfolder, what, gated) from None
@@ -102,7 +105,9 @@ def load_config(cls: Any, source: str, *, subfolder: str | None = None, fallback
     """
     try:
         kwargs = {"subfolder": subfolder} if subfolder else {}
-        return dict(cls.load_config(source, local_files_only=True, **kwargs))
+        with warnings.catch_warnings():  # huggingface_hub's deprecation notices about its own arguments
+            warnings.simplefilter("ignore")
+            return dict(cls.load_config(source, local_files_only=True, **kwargs))
     except _hub_errors():
         pass
     if fallback is None or not fallback.exists():

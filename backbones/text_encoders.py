@@ -81,7 +81,7 @@ def tokenize(tokenizer: Any, captions: list[str]) -> Any:
     ).input_ids
 
 
-def check_tokenizer(tokenizer: Any, what: str) -> None:
+def check_tokenizer(tokenizer: Any, what: str, source: str = "<model>") -> None:
     """Refuse a tokenizer that loaded without its vocabulary instead of training on garbage ids.
 
     A CLIP tokenizer loaded offline from an incomplete cache can come back with a 2-token vocabulary and
@@ -91,7 +91,7 @@ def check_tokenizer(tokenizer: Any, what: str) -> None:
     if size < MIN_VOCAB:
         raise UserError(
             f"{what}: the tokenizer loaded with a vocabulary of {size} tokens, so its files are missing or "
-            "incomplete; download the model again (e.g. `huggingface-cli download <model>`) or pass a complete "
+            f"incomplete; download the model again (`huggingface-cli download {source}`) or pass a complete "
             "local folder"
         )
 

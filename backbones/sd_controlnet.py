@@ -1,0 +1,278 @@
+"""`sd`: Stable Diffusion 1.5 with a ControlNet that reads the 5-channel hint (edges + RGBA strokes).
+
+What SD was trained with is kept: the VAE latent (scaled), the DDPM schedule with epsilon prediction and a
+uniform timestep, an MSE loss, and classifier-free guidance made possible by dropping captions at training time
+(``caption_dropout``, as diffusers' ``proportion_empty_prompts``). The ControlNet is diffusers' own
+`ControlNetModel.from_unet(unet, conditioning_channels=5)`, so what `save_trainable` writes loads with
+`ControlNetModel.from_pretrained` and runs in `StableDiffusionControlNetPipeline`.
+
+Memory levers (all settings): frozen parts in bf16/fp16 (``weight_dtype``) while the trained weights stay fp32
+under accelerate's autocast, gradient checkpointing, SDPA attention, cached text embeddings (the text encoder is
+frozen, so an embedding is a pure function of its caption), and 8-bit Adam (``optim.use_8bit_adam``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
+from backbones.text_encoders import tokenize
+from bench.errors import UserError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+SAMPLERS = ("ddim", "unipc", "dpm")
+#: the base UNet of a tiny run is saved beside the ControlNet, in this subfolder of ``control/``
+BASE_UNET_DIR = "base_unet"
+
+
+@dataclass
+class SDConfig(BackboneConfig):
+    """Settings of the `sd` backbone; presets in ``backbones/presets/sd.toml``."""
+
+    #: SD 1.5 weights for ``full``: a hub id or a local folder in diffusers layout
+    pretrained: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    #: dtype of the frozen parts (VAE, text encoder, and the UNet unless it trains): float32, bfloat16, float16
+    weight_dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    #: "sdpa" (torch's fused scaled-dot-product attention) or "eager" (the reference attention)
+    attention: str = "sdpa"
+    #: probability of training on the empty caption (enables classifier-free guidance)
+    caption_dropout: float = 0.1
+    #: keep text embeddings of seen captions (the text encoder is frozen; embeddings never change)
+    cache_text_embeddings: bool = True
+    #: hint encoder widths; one stride-2 stage per entry after the first must reach the latent size
+    hint_embedding_channels: tuple[int, ...] = (16, 32, 96, 256)
+    #: sampler for `sample`: ddim, unipc or dpm (DPM-Solver++)
+    sampler: str = "ddim"
+    #: ControlNet output scale at sampling time
+    conditioning_scale: float = 1.0
+    #: tiny preset: UNet base width and text width; seed of the frozen tiny parts' initialisation
+    tiny_width: int = 32
+    tiny_text_width: int = 32
+    init_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.weight_dtype not in DTYPES:
+            raise ValueError(f"model.weight_dtype must be one of {', '.join(DTYPES)}, got {self.weight_dtype!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"model.sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if self.attention not in ("sdpa", "eager"):
+            raise ValueError(f"model.attention must be sdpa or eager, got {self.attention!r}")
+        if not 0.0 <= self.caption_dropout <= 1.0:
+            raise ValueError(f"model.caption_dropout must be in [0, 1], got {self.caption_dropout}")
+
+
+def _cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """``module.to(dtype)`` without diffusers' notice about modules kept in fp32 (SD 1.5 has none)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        module.to(dtype=dtype)
+    finally:
+        diffusers_logging.set_verbosity(previous)
+
+
+class SDControlNet(Backbone):
+    """SD 1.5 (frozen in ``full``; trained too in ``tiny``) + a 5-channel ControlNet."""
+
+    name = "sd"
+    space = "latent"
+    config_class = SDConfig
+    resolution_multiple = 8
+
+    def __init__(self, config: SDConfig, resolution: int) -> None:
+        super().__init__(config, resolution)
+        from diffusers import ControlNetModel
+
+        if config.preset == "tiny":
+            parts = tiny_parts(config.tiny_width, config.tiny_text_width, config.init_seed, config.load_weights)
+        else:
+            parts = full_parts(config.pretrained, config.load_weights)
+        self._check_hint_embedding(parts)
+        self.unet, self.vae, self.text_encoder = parts.unet, parts.vae, parts.text_encoder
+        self.tokenizer, self.noise_scheduler, self.vae_factor = parts.tokenizer, parts.noise_scheduler, parts.vae_factor
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.init_seed + 1)
+            self.controlnet = ControlNetModel.from_unet(
+                self.unet,
+                conditioning_channels=5,
+                conditioning_embedding_out_channels=tuple(config.hint_embedding_channels),
+            )
+        frozen = DTYPES[config.weight_dtype]
+        for module in (self.vae, self.text_encoder) + (() if config.train_base else (self.unet,)):
+            module.requires_grad_(False)
+            _cast_quietly(module, frozen)
+        self.unet.requires_grad_(config.train_base)
+        self.controlnet.requires_grad_(True)
+        self._set_attention(config.attention)
+        if config.gradient_checkpointing:
+            self.controlnet.enable_gradient_checkpointing()
+            self.unet.enable_gradient_checkpointing()
+        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def _check_hint_embedding(self, parts: SDParts) -> None:
+        stages = len(self.config.hint_embedding_channels) - 1
+        if 2**stages != parts.vae_factor:
+            raise UserError(
+                f"model.hint_embedding_channels has {stages + 1} entries, which downsample the hint by {2**stages}, "
+                f"but the codec downsamples by {parts.vae_factor}; give {parts.vae_factor.bit_length()} entries"
+            )
+
+    def _set_attention(self, kind: str) -> None:
+        from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+        processor = AttnProcessor2_0 if kind == "sdpa" else AttnProcessor
+        self.unet.set_attn_processor(processor())
+        self.controlnet.set_attn_processor(processor())
+
+    # -- conditioning --------------------------------------------------------------------------------------
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        """CLIP hidden states ``B x 77 x D`` for captions; cached per caption when the encoder is frozen."""
+        device = self.text_encoder.device
+        if self.tokenizer is None or device.type == "meta":  # planning: shapes only
+            ids = torch.zeros(len(captions), MAX_TOKENS, dtype=torch.long, device=device)
+            return self.text_encoder(ids)[0]
+        if not self.config.cache_text_embeddings:
+            return self.text_encoder(tokenize(self.tokenizer, captions).to(device))[0]
+        missing = list(dict.fromkeys(c for c in captions if c not in self._text_cache))
+        if missing:
+            with torch.no_grad():
+                states = self.text_encoder(tokenize(self.tokenizer, missing).to(device))[0]
+            for caption, state in zip(missing, states, strict=True):
+                self._text_cache[caption] = state
+            while len(self._text_cache) > 4096:
+                self._text_cache.popitem(last=False)
+        return torch.stack([self._text_cache[c] for c in captions])
+
+    def _drop_captions(self, captions: list[str]) -> list[str]:
+        if self.config.caption_dropout <= 0:
+            return captions
+        keep = torch.rand(len(captions)) >= self.config.caption_dropout
+        return [c if k else "" for c, k in zip(captions, keep.tolist(), strict=True)]
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Scaled VAE latents of ``pixels`` in [-1, 1] (a sample of the posterior, as SD trains)."""
+        with torch.no_grad():
+            latents = self.vae.encode(pixels.to(self.vae.dtype)).latent_dist.sample()
+        return latents.float() * self.vae.config.scaling_factor
+
+    def predict(
+        self, latents: torch.Tensor, t: torch.Tensor, text: torch.Tensor, hint: torch.Tensor, scale: float = 1.0
+    ) -> torch.Tensor:
+        """The UNet's prediction with the ControlNet's residuals added."""
+        dtype, control_dtype = self.unet.dtype, self.controlnet.dtype
+        down, mid = self.controlnet(
+            latents.to(control_dtype),
+            t,
+            encoder_hidden_states=text.to(control_dtype),
+            controlnet_cond=hint.to(control_dtype),
+            conditioning_scale=scale,
+            return_dict=False,
+        )
+        return self.unet(
+            latents.to(dtype),
+            t,
+            encoder_hidden_states=text.to(dtype),
+            down_block_additional_residuals=[d.to(dtype) for d in down],
+            mid_block_additional_residual=mid.to(dtype),
+            return_dict=False,
+        )[0]
+
+    # -- the interface -------------------------------------------------------------------------------------
+    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
+        latents = self.encode_image(batch.pixels)
+        noise = torch.randn_like(latents)
+        steps = self.noise_scheduler.config.num_train_timesteps
+        t = torch.randint(0, steps, (latents.shape[0],), device=latents.device)
+        noisy = self.noise_scheduler.add_noise(latents, noise, t)
+        text = self.encode_text(self._drop_captions(batch.captions))
+        pred = self.predict(noisy, t, text, batch.hint)
+        kind = self.noise_scheduler.config.prediction_type
+        target = noise if kind == "epsilon" else self.noise_scheduler.get_velocity(latents, noise, t)
+        loss = F.mse_loss(pred.float(), target.float())
+        return loss, {"mse": loss.detach(), "t_mean": t.float().mean()}
+
+    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
+        yield from self.controlnet.parameters()
+        if self.config.train_base:
+            yield from self.unet.parameters()
+
+    def _sampler(self) -> Any:
+        from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
+
+        cls = {"ddim": DDIMScheduler, "unipc": UniPCMultistepScheduler, "dpm": DPMSolverMultistepScheduler}
+        return cls[self.config.sampler].from_config(self.noise_scheduler.config)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        hints: torch.Tensor,
+        prompts: list[str],
+        *,
+        steps: int,
+        guidance: float,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        device = self.unet.device
+        batch = hints.shape[0]
+        size = hints.shape[-1] // self.vae_factor
+        channels = self.unet.config.in_channels
+        latents = torch.randn((batch, channels, size, size), generator=generator, device=generator.device)
+        latents = latents.to(device)
+        scheduler = self._sampler()
+        scheduler.set_timesteps(steps, device=device)
+        latents = latents * scheduler.init_noise_sigma
+        guided = guidance > 1.0
+        text = self.encode_text(list(prompts))
+        if guided:
+            text = torch.cat([self.encode_text([""] * batch), text])
+            hints = torch.cat([hints, hints])
+        hints = hints.to(device)
+        for t in scheduler.timesteps:
+            model_in = torch.cat([latents, latents]) if guided else latents
+            model_in = scheduler.scale_model_input(model_in, t)
+            pred = self.predict(model_in, t, text, hints, self.config.conditioning_scale).float()
+            if guided:
+                uncond, cond = pred.chunk(2)
+                pred = uncond + guidance * (cond - uncond)
+            latents = scheduler.step(pred, t, latents).prev_sample
+        decoded = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample
+        return ((decoded.float() + 1) / 2).clamp(0, 1)
+
+    def save_trainable(self, directory: Path) -> None:
+        self.controlnet.save_pretrained(directory, safe_serialization=True)
+        if self.config.train_base:
+            self.unet.save_pretrained(directory / BASE_UNET_DIR, safe_serialization=True)
+
+    def load_trainable(self, directory: Path) -> None:
+        from diffusers import ControlNetModel, UNet2DConditionModel
+
+        self._load_into(self.controlnet, ControlNetModel, directory)
+        if self.config.train_base:
+            self._load_into(self.unet, UNet2DConditionModel, directory / BASE_UNET_DIR)
+
+    @staticmethod
+    def _load_into(module: torch.nn.Module, cls: Any, directory: Path) -> None:
+        """Copy weights saved by ``save_pretrained`` into ``module`` (safetensors only; shapes must match)."""
+        from safetensors.torch import load_file
+
+        path = Path(directory) / "diffusion_pytorch_model.safetensors"
+        if not path.exists():
+            raise UserError(f"no {cls.__name__} weights at {path} (was the checkpoint written by this backbone?)")
+        state = load_file(str(path), device=str(next(module.parameters()).device))
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise UserError(
+                f"the {cls.__name__} at {directory} does not match this run's model "
+                f"({len(missing)} missing, {len(unexpected)} unexpected weights): was it trained with another preset?"
+            )
