@@ -1,0 +1,353 @@
+"""`cascade`: Stable Cascade's stage C with a stroke-control module (Stability's ControlNet design, 5 hint channels).
+
+Stage C generates a 16-channel latent of 12 x 12 for a 512 px image (SD: 4 x 64 x 64), so a dollar buys far more
+steps; whether that colours strokes better per dollar is what the benchmark asks. What stage C was trained with is
+kept: the EfficientNetV2-S encoder's latent as the target, Stability's continuous-time cosine schedule with an
+epsilon target and P2 loss weighting (or gdf's adaptive weight), CLIP-G text (sequence + pooled; image embeddings
+zero, as in text-to-image use), captions dropped 5 % of the time for classifier-free guidance, gdf's DDPM sampler
+with guidance. See `backbones.cascade_schedule`, `backbones.cascade_control`, `backbones.cascade_unet`.
+
+Memory levers (settings): frozen parts in bfloat16 (``weight_dtype``; float16 is refused: stage C overflows in it)
+while the control module trains in float32 under accelerate's autocast, gradient checkpointing of stage C's blocks
+and of the hint encoder's stages, text embeddings cached per caption (the text encoder is frozen), and the control
+computed once per sample rather than per sampling step.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.cascade_control import CascadeControlNet
+from backbones.cascade_parts import MAX_TOKENS, full_parts, tiny_parts
+from backbones.cascade_schedule import (
+    LOSS_WEIGHTS,
+    AdaptiveLossWeight,
+    guide,
+    log_snr,
+    noise_cond,
+    p2_weight,
+    sample_ddpm,
+    sample_t,
+    scalers,
+)
+from backbones.cascade_unet import default_control_blocks, resblock_channels
+from backbones.efficientnet_encoder import ARCHITECTURES
+from bench.errors import UserError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+FLOAT16_REFUSED = (
+    "Stable Cascade's stage C overflows in float16, so the cascade backbone runs in bfloat16 or float32 only: "
+    "use model.weight_dtype=bfloat16 and optim.mixed_precision=bf16 (or float32 / no)"
+)
+#: subfolder of ``control/`` holding stage C when it trains (tiny), and the adaptive loss weight's state
+STAGE_C_DIR = "stage_c"
+LOSS_WEIGHT_FILE = "loss_weight.safetensors"
+
+
+@dataclass
+class CascadeConfig(BackboneConfig):
+    """Settings of the `cascade` backbone; presets in ``backbones/presets/cascade.toml``."""
+
+    #: Stable Cascade's prior (stage C, CLIP-G, tokenizer): a hub id or a local folder in diffusers layout
+    pretrained: str = "stabilityai/stable-cascade-prior"
+    #: stage C's subfolder: "prior_lite" (1B, the A10-sized one) or "prior" (3.6B)
+    stage_c: str = "prior_lite"
+    #: Stable Cascade's decoder repository (stage B, stage A, and Stability's EfficientNet encoder file)
+    decoder: str = "stabilityai/stable-cascade"
+    #: stage B's subfolder: "decoder_lite" (700M) or "decoder" (1.5B)
+    stage_b: str = "decoder_lite"
+    #: Stability's EfficientNetV2-S encoder weights in the decoder repository (or a local path)
+    encoder_file: str = "effnet_encoder.safetensors"
+    #: the encoder's (and the hint encoder's) architecture: "efficientnet_v2_s" (published), "tiny" (tests)
+    encoder_arch: str = "efficientnet_v2_s"
+    #: weight-file variant of stages C and B ("" = the float32 files, "bf16" = the smaller bfloat16 ones)
+    variant: str = ""
+    #: dtype of the frozen parts: float32 or bfloat16 (float16 is refused)
+    weight_dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    #: probability of training on the empty caption (Stability's stage C scripts: 5 %)
+    caption_dropout: float = 0.05
+    #: keep text embeddings of seen captions (the text encoder is frozen; embeddings never change)
+    cache_text_embeddings: bool = True
+    #: "p2" (1 / (1 + SNR), Stability's ControlNet training) or "adaptive" (gdf's AdaptiveLossWeight)
+    loss_weight: str = "p2"
+    #: stage C ResBlock visits the control is added before; empty = the default for this stage C's depth
+    control_blocks: tuple[int, ...] = ()
+    #: full: start the hint encoder from Stable Cascade's EfficientNet encoder ("encoder") or at random ("random")
+    hint_encoder_init: str = "encoder"
+    #: sampling: gdf's logSNR shift (1 = none) and guidance std rescale ``cfg_rho`` (gdf's default 0.7)
+    sampling_shift: float = 1.0
+    cfg_rho: float = 0.7
+    #: stage B sampling steps when decoding samples (diffusers' default for Stable Cascade's decoder)
+    decoder_steps: int = 10
+    #: tiny preset: stage C width and text width; seed of the frozen tiny parts' initialisation
+    tiny_width: int = 64
+    tiny_text_width: int = 32
+    init_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.weight_dtype == "float16":
+            raise ValueError(FLOAT16_REFUSED)
+        if self.weight_dtype not in DTYPES:
+            raise ValueError(f"model.weight_dtype must be one of {', '.join(DTYPES)}, got {self.weight_dtype!r}")
+        if self.loss_weight not in LOSS_WEIGHTS:
+            raise ValueError(f"model.loss_weight must be one of {', '.join(LOSS_WEIGHTS)}, got {self.loss_weight!r}")
+        if self.encoder_arch not in ARCHITECTURES:
+            raise ValueError(f"model.encoder_arch must be one of {', '.join(ARCHITECTURES)}, got {self.encoder_arch!r}")
+        if self.hint_encoder_init not in ("encoder", "random"):
+            raise ValueError(f"model.hint_encoder_init must be encoder or random, got {self.hint_encoder_init!r}")
+        if not 0.0 <= self.caption_dropout <= 1.0:
+            raise ValueError(f"model.caption_dropout must be in [0, 1], got {self.caption_dropout}")
+        if self.sampling_shift <= 0 or not 0.0 <= self.cfg_rho <= 1.0 or self.decoder_steps < 1:
+            raise ValueError("model.sampling_shift must be > 0, model.cfg_rho in [0, 1] and model.decoder_steps >= 1")
+
+
+def _cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """``module.to(dtype)`` without diffusers' notice about modules kept in float32 (stage C has none)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        module.to(dtype=dtype)
+    finally:
+        diffusers_logging.set_verbosity(previous)
+
+
+def _refuse_float16(device: torch.device) -> None:
+    """Stop at the first step of a run under float16 autocast (stage C's activations overflow in it)."""
+    kind = device.type if device.type in ("cuda", "cpu") else None
+    if kind and torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind) == torch.float16:
+        raise UserError(FLOAT16_REFUSED)
+
+
+class StableCascadeControl(Backbone):
+    """Stable Cascade stage C (frozen in ``full``; trained too in ``tiny``) + a 5-channel control module."""
+
+    name = "cascade"
+    space = "latent"
+    config_class = CascadeConfig
+    #: the tiny codec's factor (full accepts any size: its latent is ceil(side / 42.67))
+    resolution_multiple = 16
+
+    def __init__(self, config: CascadeConfig, resolution: int) -> None:
+        super().__init__(config, resolution)
+        dtype = DTYPES[config.weight_dtype]
+        if config.preset == "tiny":
+            parts = tiny_parts(config.tiny_width, config.tiny_text_width, config.init_seed, config.load_weights)
+        else:
+            parts = full_parts(config, dtype)
+        self.stage_c, self.text_encoder, self.tokenizer = parts.stage_c, parts.text_encoder, parts.tokenizer
+        self.codec = parts.codec
+        blocks = self._control_blocks()
+        widths = resblock_channels(self.stage_c.config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.init_seed + 1)
+            self.control = CascadeControlNet(
+                block_channels=[widths[i] for i in blocks],
+                control_blocks=blocks,
+                stages=parts.hint_stages,
+                feature_channels=parts.hint_features,
+            )
+        if parts.hint_init is not None and config.hint_encoder_init == "encoder":
+            self.control.init_from_encoder(parts.hint_init)
+        self.loss_weighting = AdaptiveLossWeight() if config.loss_weight == "adaptive" else None
+        frozen = [self.text_encoder, self.codec] + ([] if config.train_base else [self.stage_c])
+        for module in frozen:
+            module.requires_grad_(False)
+            _cast_quietly(module, dtype)
+        if config.train_base:  # trained weights stay float32 (autocast computes in bfloat16 where asked)
+            _cast_quietly(self.stage_c, torch.float32)
+        self.stage_c.requires_grad_(config.train_base)
+        self.control.requires_grad_(True)
+        if config.gradient_checkpointing:
+            self.stage_c.enable_gradient_checkpointing()
+            self.control.enable_gradient_checkpointing()
+        self._text_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+
+    def _control_blocks(self) -> list[int]:
+        count = len(resblock_channels(self.stage_c.config))
+        blocks = [int(b) for b in self.config.control_blocks] or default_control_blocks(self.stage_c.config)
+        if not blocks or min(blocks) < 0 or max(blocks) >= count or len(set(blocks)) != len(blocks):
+            raise UserError(
+                f"model.control_blocks={list(self.config.control_blocks)} must be distinct ResBlock indices in "
+                f"0..{count - 1} (this stage C runs {count} ResBlocks); leave it empty for the default"
+            )
+        return blocks
+
+    # -- conditioning --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _encode_uncached(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        device = self.text_encoder.device
+        if self.tokenizer is None or device.type == "meta":  # planning: shapes only
+            ids = torch.zeros(len(captions), MAX_TOKENS, dtype=torch.long, device=device)
+            mask = None  # an all-ones mask; transformers would read its values, which meta tensors do not have
+        else:
+            tokens = self.tokenizer(
+                captions,
+                padding="max_length",
+                max_length=self.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            )
+            ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
+        out = self.text_encoder(ids, attention_mask=mask, output_hidden_states=True)
+        return out.hidden_states[-1], out.text_embeds.unsqueeze(1)
+
+    def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIP's last hidden states ``B x 77 x D`` and pooled projection ``B x 1 x D``, as stage C reads them."""
+        if not self.config.cache_text_embeddings or self.text_encoder.device.type == "meta":
+            return self._encode_uncached(captions)
+        missing = list(dict.fromkeys(c for c in captions if c not in self._text_cache))
+        if missing:
+            seq, pooled = self._encode_uncached(missing)
+            for caption, s, p in zip(missing, seq, pooled, strict=True):
+                self._text_cache[caption] = (s, p)
+            while len(self._text_cache) > 4096:
+                self._text_cache.popitem(last=False)
+        seq = torch.stack([self._text_cache[c][0] for c in captions])
+        pooled = torch.stack([self._text_cache[c][1] for c in captions])
+        return seq, pooled
+
+    def _drop_captions(self, captions: list[str]) -> list[str]:
+        if self.config.caption_dropout <= 0:
+            return captions
+        keep = torch.rand(len(captions)) >= self.config.caption_dropout
+        return [c if k else "" for c, k in zip(captions, keep.tolist(), strict=True)]
+
+    def control_features(self, hint: torch.Tensor, latent_side: int) -> list[torch.Tensor | None]:
+        """The control module's output for hints in [0, 1], resized so its features match the latent's size."""
+        side = latent_side * self.control.stride
+        if hint.shape[-1] != side or hint.shape[-2] != side:
+            hint = F.interpolate(hint.float(), size=(side, side), mode="bilinear", antialias=True)
+        return self.control(hint)
+
+    def predict(
+        self,
+        noised: torch.Tensor,
+        t_cond: torch.Tensor,
+        text: tuple[torch.Tensor, torch.Tensor],
+        control: list[torch.Tensor | None],
+    ) -> torch.Tensor:
+        """Stage C's epsilon prediction with the control added (text = (sequence, pooled) embeddings)."""
+        dtype = self.stage_c.dtype
+        seq, pooled = text
+        image_channels = self.stage_c.config.clip_image_in_channels
+        clip_img = None
+        if image_channels:  # no CLIP image model: zero image embeddings, as Stability's and diffusers' text-to-image
+            clip_img = torch.zeros(noised.shape[0], 1, image_channels, device=noised.device, dtype=dtype)
+        return self.stage_c(
+            noised.to(dtype),
+            t_cond,
+            clip_text_pooled=pooled.to(dtype),
+            clip_text=seq.to(dtype),
+            clip_img=clip_img,
+            control=control,
+            return_dict=False,
+        )[0]
+
+    # -- the interface -------------------------------------------------------------------------------------
+    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
+        _refuse_float16(batch.pixels.device)
+        latents = self.codec.encode(batch.pixels)
+        t = sample_t(latents.shape[0], latents.device)
+        snr = log_snr(t)
+        a, b = (s.view(-1, 1, 1, 1) for s in scalers(snr))
+        noise = torch.randn_like(latents)
+        noised = a * latents + b * noise
+        text = self.encode_text(self._drop_captions(batch.captions))
+        control = self.control_features(batch.hint, latents.shape[-1])
+        pred = self.predict(noised, noise_cond(snr), text, control)
+        per_image = F.mse_loss(pred.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3))
+        weight = p2_weight(snr) if self.loss_weighting is None else self.loss_weighting(snr)
+        loss = (per_image * weight).mean()
+        if self.loss_weighting is not None and latents.device.type != "meta":
+            self.loss_weighting.update(snr, per_image)
+        return loss, {"mse": per_image.mean().detach(), "t_mean": t.mean()}
+
+    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
+        yield from self.control.parameters()
+        if self.config.train_base:
+            yield from self.stage_c.parameters()
+
+    @torch.no_grad()
+    def sample(
+        self,
+        hints: torch.Tensor,
+        prompts: list[str],
+        *,
+        steps: int,
+        guidance: float,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        device = next(self.stage_c.parameters()).device
+        _refuse_float16(device)
+        batch, size = hints.shape[0], hints.shape[-1]
+        side = self.codec.latent_side(size)
+        shape = (batch, self.stage_c.config.in_channels, side, side)
+        x = torch.randn(shape, generator=generator, device=generator.device).to(device)
+        guided = guidance > 1.0
+        seq, pooled = self.encode_text(list(prompts))
+        control = self.control_features(hints.to(device), side)
+        if guided:
+            useq, upooled = self.encode_text([""] * batch)
+            seq, pooled = torch.cat([seq, useq]), torch.cat([pooled, upooled])
+            control = [torch.cat([c, c]) if c is not None else None for c in control]
+
+        def predict_eps(x_t: torch.Tensor, t_cond: torch.Tensor) -> torch.Tensor:
+            if not guided:
+                return self.predict(x_t, t_cond, (seq, pooled), control)
+            pred = self.predict(torch.cat([x_t, x_t]), torch.cat([t_cond, t_cond]), (seq, pooled), control).float()
+            cond, uncond = pred.chunk(2)
+            return guide(cond, uncond, guidance, self.config.cfg_rho)
+
+        latents = sample_ddpm(predict_eps, x, steps, generator, shift=self.config.sampling_shift)
+        images = self.codec.decode(latents, list(prompts), generator)
+        if images.shape[-1] != size or images.shape[-2] != size:
+            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
+        return images.float().clamp(0, 1)
+
+    def save_trainable(self, directory: Path) -> None:
+        from safetensors.torch import save
+
+        from bench.atomic import write_bytes
+
+        directory = Path(directory)
+        self.control.save_pretrained(directory, safe_serialization=True)
+        if self.config.train_base:
+            self.stage_c.save_pretrained(directory / STAGE_C_DIR, safe_serialization=True)
+        if self.loss_weighting is not None:
+            state = {k: v.detach().cpu().contiguous() for k, v in self.loss_weighting.state_dict().items()}
+            write_bytes(directory / LOSS_WEIGHT_FILE, save(state))
+
+    def load_trainable(self, directory: Path) -> None:
+        directory = Path(directory)
+        _load_into(self.control, directory / "diffusion_pytorch_model.safetensors", "control module")
+        if self.config.train_base:
+            _load_into(self.stage_c, directory / STAGE_C_DIR / "diffusion_pytorch_model.safetensors", "stage C")
+        if self.loss_weighting is not None:
+            _load_into(self.loss_weighting, directory / LOSS_WEIGHT_FILE, "adaptive loss weight")
+
+
+def _load_into(module: torch.nn.Module, path: Path, what: str) -> None:
+    """Copy safetensors weights into ``module``; a missing file or mismatched tensors is one sentence."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise UserError(f"no {what} weights at {path} (was the checkpoint written by the cascade backbone?)")
+    tensors = list(module.parameters()) + list(module.buffers())
+    state = load_file(str(path), device=str(tensors[0].device) if tensors else "cpu")
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise UserError(
+            f"the {what} at {path.parent} does not match this run's model ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected tensors): was it trained with another preset or settings?"
+        )
