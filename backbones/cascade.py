@@ -50,6 +50,8 @@ FLOAT16_REFUSED = (
 #: subfolder of ``control/`` holding stage C when it trains (tiny), and the adaptive loss weight's state
 STAGE_C_DIR = "stage_c"
 LOSS_WEIGHT_FILE = "loss_weight.safetensors"
+#: captions whose text embeddings are kept (least recently used evicted first)
+TEXT_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -211,10 +213,12 @@ class StableCascadeControl(Backbone):
             seq, pooled = self._encode_uncached(missing)
             for caption, s, p in zip(missing, seq, pooled, strict=True):
                 self._text_cache[caption] = (s, p)
-            while len(self._text_cache) > 4096:
-                self._text_cache.popitem(last=False)
+        for caption in dict.fromkeys(captions):  # least recently used first out
+            self._text_cache.move_to_end(caption)
         seq = torch.stack([self._text_cache[c][0] for c in captions])
         pooled = torch.stack([self._text_cache[c][1] for c in captions])
+        while len(self._text_cache) > TEXT_CACHE_SIZE:
+            self._text_cache.popitem(last=False)
         return seq, pooled
 
     def _drop_captions(self, captions: list[str]) -> list[str]:

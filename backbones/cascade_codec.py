@@ -8,7 +8,9 @@
 - `TinyCodec` (tiny): the project's small `AutoencoderKL` (``backbones.tiny_codec``, 16 x 4 x 4 for 64 px) plays
   both parts, deterministic like the EfficientNet encoder (posterior mean, scaled to unit variance).
 
-Both: `latent_side(resolution)`, `encode(pixels in [-1, 1])`, `decode(latents, prompts, generator) -> [0, 1]`.
+Both: `latent_side(resolution)`, `encode(pixels in [-1, 1])`, `decode(latents, prompts, generator) -> [0, 1]`, and
+both stay in eval mode whatever ``train()`` asks: the encoder's last BatchNorm has no parameters, so a frozen-module
+rule based on parameters would leave it updating its statistics and normalising with the batch's.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from torch.nn import functional as F
 RESOLUTION_MULTIPLE = 42.67
 
 
-class EffnetStageBA(nn.Module):
+class FrozenCodec(nn.Module):
+    """A codec never leaves eval mode (fixed normalisation statistics, no dropout)."""
+
+    def train(self, mode: bool = True) -> FrozenCodec:
+        return super().train(False)
+
+
+class EffnetStageBA(FrozenCodec):
     """EfficientNet encoder (frozen) for latents; stage B + stage A (loaded lazily off the module tree) for pixels."""
 
     def __init__(self, encoder: nn.Module, decoder_loader: Any = None, decoder_steps: int = 10) -> None:
@@ -72,7 +81,7 @@ class EffnetStageBA(nn.Module):
         return images.float().clamp(0, 1)
 
 
-class TinyCodec(nn.Module):
+class TinyCodec(FrozenCodec):
     """The project's tiny `AutoencoderKL` as encoder and decoder (frozen)."""
 
     def __init__(self, vae: nn.Module) -> None:

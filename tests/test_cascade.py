@@ -138,6 +138,7 @@ def test_full_preset_loads_published_layouts_trains_only_the_control_and_decodes
     trainable = {id(p) for p in full.trainable_parameters()}
     assert trainable == {id(p) for p in full.control.parameters()}
     full.train()
+    assert not full.codec.encoder.mapper[1].training  # the parameter-free BatchNorm keeps its statistics
     loss, logs = full.training_loss(_batch(size=128))
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is None for p in full.stage_c.parameters())
@@ -191,6 +192,16 @@ def test_text_embeddings_are_cached_per_caption(tiny: StableCascadeControl) -> N
         handle.remove()
     assert calls == [2]
     assert seq.shape == (3, 77, 32) and pooled.shape == (3, 1, 32) and torch.equal(seq[0], seq[2])
+
+
+def test_text_cache_evicts_least_recently_used_never_a_caption_in_use(
+    tiny: StableCascadeControl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("backbones.cascade.TEXT_CACHE_SIZE", 3)
+    tiny._text_cache.clear()
+    tiny.encode_text(["", "a", "b"])
+    seq, _ = tiny.encode_text(["", "c", "d"])  # "" is the oldest entry but is used again: "a" and "b" go
+    assert seq.shape[0] == 3 and list(tiny._text_cache) == ["", "c", "d"]
 
 
 def test_adaptive_loss_weight_state_travels_with_the_checkpoint(tmp_path: Path) -> None:
