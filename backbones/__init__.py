@@ -13,6 +13,7 @@ from bench.errors import UserError
 #: name -> "module:ClassName"
 _REGISTRY: dict[str, str] = {
     "sd": "backbones.sd_controlnet:SDControlNet",
+    "cascade": "backbones.cascade:StableCascadeControl",
 }
 
 
