@@ -14,6 +14,7 @@ from bench.errors import UserError
 _REGISTRY: dict[str, str] = {
     "sd": "backbones.sd_controlnet:SDControlNet",
     "cascade": "backbones.cascade:StableCascadeControl",
+    "if": "backbones.deepfloyd_if:DeepFloydIF",
 }
 
 

@@ -1,0 +1,293 @@
+"""`if`: DeepFloyd IF stage I in pixel space with a stroke-control module; stage II upscales the samples.
+
+The question this backbone answers: a latent model's loss compares colours inside a compressed latent; IF's
+stage I diffuses the 64 x 64 pixels themselves, so its loss compares the stroke colours directly.
+
+What IF was trained with is kept: pixels in [-1, 1] at 64 px, its cosine DDPM schedule (1000 steps, epsilon
+prediction), uniform timesteps, MSE on the epsilon channels plus the variational term for the learned-variance
+channels (`backbones.if_schedule`), T5-XXL embeddings of the lower-cased caption, and classifier-free guidance
+made possible by dropping captions at training time. Sampling uses IF's scheduler with its learned range
+variance and dynamic thresholding; stage II (frozen, loaded for sampling only) takes the result to 256 px;
+images are then resized to the run's resolution.
+
+The hint (run resolution, 5 channels) reaches the frozen UNet through `IFControlNet`: a trainable copy of its
+encoder half with a hint encoder and zero-initialised outputs (`backbones.if_control`). T5 is never held while
+training: embeddings come from the shared on-disk cache (`backbones.if_text`); `prepare_captions` fills it
+before a run so the encoder is not even loaded.
+
+Memory levers (settings): frozen UNet in bf16 (``weight_dtype``) while the control module trains in fp32 under
+accelerate's autocast, gradient checkpointing, cached text embeddings, 8-bit Adam (``optim.use_8bit_adam``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.if_control import IFControlNet
+from backbones.if_parts import full_parts, tiny_parts
+from backbones.if_schedule import denoise, variance_term
+from backbones.if_text import MAX_TOKENS, default_cache_dir
+from backbones.if_upscaler import Upscaler
+from bench.errors import UserError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: stage I's native resolution, pixels
+STAGE_I_SIZE = 64
+#: the base UNet of a run that trains it (tiny) is saved beside the control module, in this subfolder
+BASE_UNET_DIR = "base_unet"
+
+
+@dataclass
+class IFConfig(BackboneConfig):
+    """Settings of the `if` backbone; presets in ``backbones/presets/if.toml``."""
+
+    #: stage I weights for ``full`` (hub id or diffusers folder): IF-I-M (400M); IF-I-L / IF-I-XL are larger
+    pretrained: str = "DeepFloyd/IF-I-M-v1.0"
+    #: where T5-XXL comes from (its ``text_encoder`` / ``tokenizer`` subfolders); empty: ``pretrained``
+    text_encoder: str = ""
+    #: stage II for samples (64 -> 256 px), hub id or folder; empty: no stage II (samples are stage I's 64 px)
+    upscaler: str = "DeepFloyd/IF-II-M-v1.0"
+    #: weight file variant to load ("fp16" halves the download; "" loads the default fp32 files)
+    variant: str = "fp16"
+    #: dtype of frozen parts (the UNet unless it trains, stage II, T5): float32, bfloat16, float16
+    weight_dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    #: probability of training on the empty caption (enables classifier-free guidance)
+    caption_dropout: float = 0.1
+    #: directory of the shared text-embedding cache; empty: $STROKEBENCH_CACHE/text-embeddings
+    text_cache_dir: str = ""
+    #: weight of the learned-variance (variational bound) term; 0 trains epsilon only
+    variance_loss_weight: float = 1.0
+    #: reverse-step variance when sampling: "learned" (IF's learned range) or "fixed_small"
+    sample_variance: str = "learned"
+    #: hint encoder widths: one stride-2 stage per halving from the hint size to 64 px uses the first entries
+    hint_embedding_channels: tuple[int, ...] = (16, 32, 96, 256)
+    #: control output scale at sampling time
+    conditioning_scale: float = 1.0
+    #: stage II sampling: steps, guidance, augmentation noise level, whether it sees the strokes (see if_upscaler)
+    upscaler_steps: int = 25
+    upscaler_guidance: float = 4.0
+    upscaler_noise_level: int = 250
+    upscaler_hint: bool = False
+    #: tiny preset: UNet base width, T5 width; seed of the frozen tiny parts' initialisation
+    tiny_width: int = 10
+    tiny_text_width: int = 32
+    init_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.weight_dtype not in DTYPES:
+            raise ValueError(f"model.weight_dtype must be one of {', '.join(DTYPES)}, got {self.weight_dtype!r}")
+        if self.sample_variance not in ("learned", "fixed_small"):
+            raise ValueError(f"model.sample_variance must be learned or fixed_small, got {self.sample_variance!r}")
+        if not 0.0 <= self.caption_dropout <= 1.0:
+            raise ValueError(f"model.caption_dropout must be in [0, 1], got {self.caption_dropout}")
+        if not 0 <= self.upscaler_noise_level < 1000:
+            raise ValueError(f"model.upscaler_noise_level must be in [0, 1000), got {self.upscaler_noise_level}")
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Square ``images`` at ``size`` px: area averaging down (no aliasing of thin strokes), bilinear up."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    if images.shape[-1] > size:
+        return F.interpolate(images, size=(size, size), mode="area")
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def hint_size_for(resolution: int) -> int:
+    """The hint resolution the control module reads: 64 px times the power of two nearest the run's ratio."""
+    return STAGE_I_SIZE * 2 ** max(0, round(math.log2(resolution / STAGE_I_SIZE)))
+
+
+class DeepFloydIF(Backbone):
+    """IF stage I (frozen in ``full``; trained too in ``tiny``) + `IFControlNet`; stage II for samples."""
+
+    name = "if"
+    space = "pixel"
+    config_class = IFConfig
+
+    def __init__(self, config: IFConfig, resolution: int) -> None:
+        super().__init__(config, resolution)
+        dtype = DTYPES[config.weight_dtype]
+        cache_dir = Path(config.text_cache_dir).expanduser() if config.text_cache_dir else default_cache_dir()
+        if config.preset == "tiny":
+            parts = tiny_parts(
+                config.tiny_width, config.tiny_text_width, config.init_seed, config.load_weights, cache_dir
+            )
+        else:
+            text_source = config.text_encoder or config.pretrained
+            parts = full_parts(config.pretrained, text_source, dtype, config.variant, config.load_weights, cache_dir)
+        self.unet, self.noise_scheduler, self.embedder = parts.unet, parts.noise_scheduler, parts.embedder
+        self.text_width = parts.text_width
+        self.hint_size = hint_size_for(resolution)
+        stages = round(math.log2(self.hint_size // STAGE_I_SIZE))
+        widths = tuple(config.hint_embedding_channels)[: stages + 1]
+        if len(widths) < stages + 1:
+            raise UserError(
+                f"model.hint_embedding_channels needs {stages + 1} entries to bring a {self.hint_size} px hint to "
+                f"64 px, got {len(config.hint_embedding_channels)}"
+            )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.init_seed + 1)
+            self.control = IFControlNet.from_unet(self.unet, hint_size=self.hint_size, hint_embedding_channels=widths)
+        self.unet.requires_grad_(config.train_base)
+        if not config.train_base:
+            _cast_quietly(self.unet, dtype)
+        self.control.requires_grad_(True)
+        if config.gradient_checkpointing:
+            self.control.enable_gradient_checkpointing()
+            self.unet.enable_gradient_checkpointing()
+        self.upscaler = None
+        if config.preset != "tiny" and config.upscaler:
+            self.upscaler = Upscaler(
+                config.upscaler,
+                dtype=dtype,
+                variant=config.variant,
+                steps=config.upscaler_steps,
+                guidance=config.upscaler_guidance,
+                noise_level=config.upscaler_noise_level,
+                hint=config.upscaler_hint,
+            )
+
+    # -- conditioning --------------------------------------------------------------------------------------
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        """T5 hidden states ``B x 77 x D`` on the UNet's device, from the embedding cache."""
+        device = self.unet.device
+        if self.embedder is None or device.type == "meta":  # planning: shapes only
+            return torch.zeros(len(captions), MAX_TOKENS, self.text_width, device=device)
+        return self.embedder.embed(list(captions)).to(device)
+
+    def prepare_captions(self, captions: Iterable[str]) -> int:
+        """Fill the embedding cache for ``captions`` before training, so T5 is never loaded during it."""
+        return 0 if self.embedder is None else self.embedder.precompute(captions)
+
+    def _drop_captions(self, captions: list[str]) -> list[str]:
+        if self.config.caption_dropout <= 0:
+            return captions
+        keep = torch.rand(len(captions)) >= self.config.caption_dropout
+        return [c if k else "" for c, k in zip(captions, keep.tolist(), strict=True)]
+
+    def predict(
+        self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, hint: torch.Tensor, scale: float = 1.0
+    ) -> torch.Tensor:
+        """Stage I's 6-channel output (epsilon, variance) with the control module's residuals added."""
+        dtype, control_dtype = self.unet.dtype, self.control.dtype
+        down, mid = self.control(
+            x.to(control_dtype), t, text.to(control_dtype), hint.to(control_dtype), conditioning_scale=scale
+        )
+        return self.unet(
+            x.to(dtype),
+            t,
+            encoder_hidden_states=text.to(dtype),
+            down_block_additional_residuals=[d.to(dtype) for d in down],
+            mid_block_additional_residual=mid.to(dtype),
+            return_dict=False,
+        )[0]
+
+    # -- the interface -------------------------------------------------------------------------------------
+    def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
+        x0 = resize(batch.pixels, STAGE_I_SIZE)
+        hint = resize(batch.hint, self.hint_size)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (x0.shape[0],), device=x0.device)
+        xt = self.noise_scheduler.add_noise(x0, noise, t)
+        out = self.predict(xt, t, self.encode_text(self._drop_captions(batch.captions)), hint)
+        channels = x0.shape[1]
+        mse = F.mse_loss(out[:, :channels].float(), noise.float())
+        logs: dict[str, Any] = {"mse": mse.detach(), "t_mean": t.float().mean()}
+        loss = mse
+        if out.shape[1] == 2 * channels and self.config.variance_loss_weight > 0:
+            vb = variance_term(self.noise_scheduler.alphas_cumprod, x0, xt, t, out[:, :channels], out[:, channels:])
+            loss = loss + self.config.variance_loss_weight * vb
+            logs["vb"] = vb.detach()
+        return loss, logs
+
+    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
+        yield from self.control.parameters()
+        if self.config.train_base:
+            yield from self.unet.parameters()
+
+    def _scheduler(self) -> Any:
+        from diffusers import DDPMScheduler
+
+        extra = {"variance_type": "fixed_small"} if self.config.sample_variance == "fixed_small" else {}
+        return DDPMScheduler.from_config(self.noise_scheduler.config, **extra)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        hints: torch.Tensor,
+        prompts: list[str],
+        *,
+        steps: int,
+        guidance: float,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        device = self.unet.device
+        batch = hints.shape[0]
+        channels = self.unet.config.in_channels
+        noise = torch.randn((batch, channels, STAGE_I_SIZE, STAGE_I_SIZE), generator=generator, device=generator.device)
+        text, uncond = self.encode_text(list(prompts)), self.encode_text([""] * batch)
+        hint = resize(hints.to(device).float(), self.hint_size)
+        both_text, both_hint = torch.cat([uncond, text]), torch.cat([hint, hint])
+        scale = self.config.conditioning_scale
+
+        def predict(x: torch.Tensor, t: torch.Tensor, doubled: bool) -> torch.Tensor:
+            return self.predict(x, t, both_text if doubled else text, both_hint if doubled else hint, scale)
+
+        x = denoise(
+            predict, self._scheduler(), noise.to(device), steps, guidance, generator, self.config.sample_variance
+        )
+        if self.upscaler is not None:
+            x = self.upscaler(x, text, uncond, resize(hint, STAGE_I_SIZE), generator)
+        images = ((x.float() + 1) / 2).clamp(0, 1)
+        return resize(images, self.resolution).clamp(0, 1)
+
+    def save_trainable(self, directory: Path) -> None:
+        self.control.save_pretrained(directory, safe_serialization=True)
+        if self.config.train_base:
+            self.unet.save_pretrained(directory / BASE_UNET_DIR, safe_serialization=True)
+
+    def load_trainable(self, directory: Path) -> None:
+        _load_into(self.control, "IFControlNet", Path(directory))
+        if self.config.train_base:
+            _load_into(self.unet, "UNet2DConditionModel", Path(directory) / BASE_UNET_DIR)
+
+
+def _cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """``module.to(dtype)`` without diffusers' notice about modules kept in fp32 (IF's UNet has none)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        module.to(dtype=dtype)
+    finally:
+        diffusers_logging.set_verbosity(previous)
+
+
+def _load_into(module: torch.nn.Module, kind: str, directory: Path) -> None:
+    """Copy weights saved by ``save_pretrained`` into ``module`` (safetensors only; names and shapes must match)."""
+    from safetensors.torch import load_file
+
+    path = directory / "diffusion_pytorch_model.safetensors"
+    if not path.exists():
+        raise UserError(f"no {kind} weights at {path} (was the checkpoint written by the 'if' backbone?)")
+    state = load_file(str(path), device=str(next(module.parameters()).device))
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError:
+        missing, unexpected = ["(shapes differ)"], []
+    if missing or unexpected:
+        raise UserError(
+            f"the {kind} at {directory} does not match this run's model ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected weights): was it trained with another preset or resolution?"
+        )
