@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from bench.commands import (
+    benchmark_eval,
     benchmark_hints,
     benchmark_loop,
     codec,
@@ -72,6 +73,12 @@ _register(
     "hints",
     benchmark_hints.benchmark_hints_command,
     "Time the hint generator: reference vs fast path, ms per image and their ratio.",
+)
+_register(
+    benchmark_app,
+    "eval",
+    benchmark_eval.benchmark_eval_command,
+    "Time the colour and edge metrics on 512 px images, and the speed-up over scikit-image.",
 )
 _register(
     benchmark_app,
