@@ -92,6 +92,8 @@ def kernel_inception_distance(
     size = min(subset_size, len(real), len(fake))
     if size < 2:
         return float("nan")
+    if size == len(real) == len(fake):
+        return _mmd2_unbiased(real, fake)  # every subset is the whole of both sets
     rng = np.random.default_rng(seed)
     values = [
         _mmd2_unbiased(

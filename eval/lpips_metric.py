@@ -15,6 +15,9 @@ import torch
 
 from eval.weights import ALEXNET, Unavailable, locate
 
+#: AlexNet's pooling needs at least this many pixels a side; smaller images are enlarged (bilinear) first
+MIN_SIZE = 64
+
 
 class LpipsMetric:
     """Per-image LPIPS of uint8 images ``N x H x W x 3`` through a network taking pairs in [-1, 1]."""
@@ -34,8 +37,13 @@ class LpipsMetric:
 
 
 def _to_signed(images: np.ndarray) -> torch.Tensor:
-    """uint8 ``B x H x W x 3`` -> float ``B x 3 x H x W`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    """uint8 ``B x H x W x 3`` -> float ``B x 3 x H x W`` in [-1, 1], at least `MIN_SIZE` pixels a side."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    if min(x.shape[2:]) < MIN_SIZE:
+        scale = MIN_SIZE / min(x.shape[2:])
+        size = (round(x.shape[2] * scale), round(x.shape[3] * scale))
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False).clamp(-1, 1)
+    return x
 
 
 def _alexnet_into(network: torch.nn.Module, path: Path) -> None:
