@@ -71,5 +71,6 @@ def locate(weights: WeightsFile, weights_dir: Path | None) -> Path | Unavailable
             return candidate
     return Unavailable(
         f"{weights.what} ({weights.filename}, published at {weights.url}) were not found; put a copy in a folder "
-        f"passed as --weights-dir or named by ${WEIGHTS_ENV}, or in {hub_checkpoints_dir()}"
+        f"passed as --weights-dir or named by ${WEIGHTS_ENV}, or in torch's hub cache ($TORCH_HOME/hub/checkpoints, "
+        "by default ~/.cache/torch/hub/checkpoints)"
     )
