@@ -71,7 +71,8 @@ class RunPlan:
     scorer: Scorer | None = None
 
 
-def _parse_strokes(text: str) -> tuple[int, ...]:
+def parse_strokes(text: str) -> tuple[int, ...]:
+    """``--adherence-strokes`` text (``1,2,4`` or ``none``) -> sorted stroke counts."""
     if text.strip().lower() in ("", "none", "off"):
         return ()
     try:
@@ -364,7 +365,7 @@ def eval_command(
         checkpoint=checkpoint,
         eval_sets=tuple(eval_sets),
         photos=photos,
-        adherence=_parse_strokes(adherence),
+        adherence=parse_strokes(adherence),
         force=force,
         weights_dir=weights_dir,
         batch_size=batch_size,
