@@ -70,6 +70,8 @@ class IFConfig(BackboneConfig):
     sample_variance: str = "learned"
     #: hint encoder widths: one stride-2 stage per halving from the hint size to 64 px uses the first entries
     hint_embedding_channels: tuple[int, ...] = (16, 32, 96, 256)
+    #: zero-initialise the hint encoder's last layer as diffusers' ControlNet does (see IFControlNet.from_unet)
+    zero_hint_output: bool = False
     #: control output scale at sampling time
     conditioning_scale: float = 1.0
     #: stage II sampling: steps, guidance, augmentation noise level, whether it sees the strokes (see if_upscaler)
@@ -137,7 +139,12 @@ class DeepFloydIF(Backbone):
             )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.init_seed + 1)
-            self.control = IFControlNet.from_unet(self.unet, hint_size=self.hint_size, hint_embedding_channels=widths)
+            self.control = IFControlNet.from_unet(
+                self.unet,
+                hint_size=self.hint_size,
+                hint_embedding_channels=widths,
+                zero_hint_output=config.zero_hint_output,
+            )
         self.unet.requires_grad_(config.train_base)
         if not config.train_base:
             _cast_quietly(self.unet, dtype)

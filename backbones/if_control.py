@@ -117,14 +117,23 @@ class IFControlNet(ModelMixin, AttentionMixin, ConfigMixin):
         hint_channels: int = 5,
         hint_size: int = 64,
         hint_embedding_channels: tuple[int, ...] = (16,),
+        zero_hint_output: bool = False,
     ) -> IFControlNet:
-        """A control module whose encoder copy starts from ``unet``'s weights (hint encoder random, outputs zero)."""
+        """A control module whose encoder copy starts from ``unet``'s weights (hint encoder random, outputs zero).
+
+        ``zero_hint_output=False`` re-initialises the hint encoder's last convolution (diffusers zero-initialises
+        it): the zero 1x1 outputs alone already keep the UNet's prediction unchanged at initialisation, and with a
+        live hint path their very first gradients depend on the hint; behind two zero layers the hint's
+        gradients start at second order, and a short run barely learns to use the hint.
+        """
         control = cls(
             unet_config=dict(unet.config),
             hint_channels=hint_channels,
             hint_size=hint_size,
             hint_embedding_channels=tuple(hint_embedding_channels),
         )
+        if not zero_hint_output:
+            control.hint_embedding.conv_out.reset_parameters()
         own = control.state_dict()
         copied = {k: v for k, v in unet.state_dict().items() if k in own}
         missing, _ = control.load_state_dict(copied, strict=False)

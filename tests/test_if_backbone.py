@@ -46,6 +46,7 @@ def test_control_at_init_leaves_stage_one_unchanged(tiny: DeepFloydIF) -> None:
     assert controlled.shape == (2, 6, 64, 64)
     assert torch.equal(alone, controlled)
     assert all(not d.any() for d in down) and not mid.any()
+    assert tiny.control.hint_embedding(hint).abs().sum() > 0  # the hint path is live; only the outputs are zero
     assert [d.shape[1] for d in down] == residual_channels(dict(tiny.unet.config))
 
 
