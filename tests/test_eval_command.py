@@ -133,3 +133,11 @@ def test_bad_run_directories_are_one_sentence(run_dir: Path, tmp_path: Path, mon
 
     result = _eval(str(run_dir), "--adherence-strokes", "a,b")
     assert result.exit_code == 2 and "--adherence-strokes" in result.output
+
+
+def test_spread_keeps_the_first_and_the_newest_checkpoint() -> None:
+    from bench.commands.eval import spread
+
+    marks = list(range(10))
+    assert spread(marks, 5) == [0, 2, 4, 7, 9]  # type: ignore[arg-type]
+    assert spread(marks, 1) == [9] and spread(marks, 0) == marks and spread(marks[:3], 5) == marks[:3]  # type: ignore[arg-type]

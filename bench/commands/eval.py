@@ -11,6 +11,7 @@ the LPIPS weights were installed).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,8 @@ class EvalOptions:
     """What `bench eval` (and `bench run`) evaluate and how."""
 
     checkpoint: str = "all"
+    #: with checkpoint "all": evaluate at most this many, evenly spread, always the newest (0 = every one)
+    max_checkpoints: int = 0
     eval_sets: tuple[str, ...] = ()
     photos: bool = True
     adherence: tuple[int, ...] = DEFAULT_ADHERENCE
@@ -96,7 +99,18 @@ def _validate(path: Path, options: EvalOptions) -> RunPlan:
     if not done:
         raise UserError(f"{path} has no complete checkpoint to evaluate; train it first (bench train --resume {path})")
     selected = done if options.checkpoint == "all" else [run.checkpoint(options.checkpoint)]
-    return RunPlan(run, cfg, selected)
+    return RunPlan(run, cfg, spread(selected, options.max_checkpoints))
+
+
+def spread(checkpoints: list[Checkpoint], count: int) -> list[Checkpoint]:
+    """At most ``count`` of ``checkpoints`` (cheapest first), evenly spread from the first to the newest."""
+    if count <= 0 or len(checkpoints) <= count:
+        return checkpoints
+    if count == 1:
+        return checkpoints[-1:]
+    last = len(checkpoints) - 1
+    picks = sorted({round(i * last / (count - 1)) for i in range(count)})
+    return [checkpoints[i] for i in picks]
 
 
 class ItemCache:
@@ -190,20 +204,48 @@ def _load_checkpoint(backbone: Any, plan: RunPlan, checkpoint: Checkpoint) -> No
     backbone.eval()
 
 
-def _sampler(backbone: Any, cfg: RunConfig, meter: Any) -> Any:
-    """The sampling function the harness receives: float hints + captions -> uint8 images."""
-    import numpy as np
-    import torch
+class _MeteredSampler:
+    """The sampling function the harness receives (float hints + captions -> uint8 images), and its cost.
 
-    from backbones.base import Batch
-    from bench.sampling import sample_batch, to_uint8
+    Sampling dollars come from the run's budget method. Counting FLOPs (the method without a GPU) slows
+    sampling by a third, so then only the first batch is counted and its cost per image stands for all.
+    """
 
-    def sample(hints: np.ndarray, captions: list[str]) -> np.ndarray:
+    def __init__(self, backbone: Any, cfg: RunConfig, device: Any) -> None:
+        from bench.budget import BudgetMeter
+
+        self.backbone, self.cfg = backbone, cfg
+        self.meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, device)
+        self.metered_images = 0
+        #: wall seconds and images of sampling, metered and unmetered batches apart (FLOP counting is slower)
+        self.wall = {True: [0.0, 0], False: [0.0, 0]}
+
+    def __call__(self, hints: Any, captions: list[str]) -> Any:
+        import torch
+
+        from backbones.base import Batch
+        from bench.sampling import sample_batch, to_uint8
+
         size = hints.shape[2:]
         batch = Batch(torch.zeros(len(hints), 3, *size), torch.from_numpy(hints), list(captions), [""] * len(hints))
-        return to_uint8(sample_batch(backbone, batch, cfg, meter))
+        metered = self.meter.state.method != "flops" or self.metered_images == 0
+        start = time.perf_counter()
+        images = sample_batch(self.backbone, batch, self.cfg, self.meter if metered else None)
+        self.wall[metered][0] += time.perf_counter() - start
+        self.wall[metered][1] += len(hints)
+        self.metered_images += len(hints) if metered else 0
+        return to_uint8(images)
 
-    return sample
+    @property
+    def seconds_per_image(self) -> float:
+        """Wall seconds per image, from batches sampled without FLOP counting where there are any."""
+        seconds, images = self.wall[False] if self.wall[False][1] else self.wall[True]
+        return seconds / max(1, images)
+
+    @property
+    def usd_per_1k(self) -> float:
+        seconds = self.meter.state.sampling_reference_seconds / max(1, self.metered_images)
+        return seconds * self.cfg.budget.price_per_hour / 3600.0 * 1000.0
 
 
 def _rows(job: Job, results: list[Any], extra: dict[str, float]) -> list[EvalRow]:
@@ -235,7 +277,6 @@ def _run_jobs(plan: RunPlan, scorer: Scorer, options: EvalOptions, bar: Any) -> 
     import torch
 
     from backbones import create_backbone
-    from bench.budget import BudgetMeter
     from eval.harness import generate
     from eval.results import merge_rows, read_rows, write_rows
     from eval.sample_store import SampleStore
@@ -253,19 +294,13 @@ def _run_jobs(plan: RunPlan, scorer: Scorer, options: EvalOptions, bar: Any) -> 
             if loaded != job.checkpoint.name:
                 _load_checkpoint(backbone, plan, job.checkpoint)
                 loaded = job.checkpoint.name
-            meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, device)
-            generation = generate(
-                _sampler(backbone, cfg, meter), job.items, options.batch_size or cfg.data.batch_size, bar.update
-            )
+            sampler = _MeteredSampler(backbone, cfg, device)
+            generation = generate(sampler, job.items, options.batch_size or cfg.data.batch_size, bar.update)
             outputs = generation.outputs
             store.write_outputs(job.items, job.checkpoint.name, outputs)
             extra = {
-                "sampling_s_per_image": generation.seconds / len(outputs),
-                "sampling_usd_per_1k": meter.state.sampling_reference_seconds
-                * cfg.budget.price_per_hour
-                / 3600.0
-                / len(outputs)
-                * 1000.0,
+                "sampling_s_per_image": sampler.seconds_per_image,
+                "sampling_usd_per_1k": sampler.usd_per_1k,
             }
             extra = {k: v for k, v in extra.items() if k in job.metrics}
             sampled += 1
@@ -338,12 +373,17 @@ def evaluate_runs(paths: list[Path], options: EvalOptions) -> None:
 def eval_command(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories to evaluate (made by bench train)."),
     checkpoint: str = typer.Option("all", "--checkpoint", help="all, last, or one checkpoint's name (usd-...)."),
+    checkpoints: int = typer.Option(
+        0, "--checkpoints", help="With --checkpoint all: at most this many, evenly spread, newest included (0 = all)."
+    ),
     eval_sets: list[str] = typer.Option(
         [], "--eval-set", help="Another eval set, e.g. folder:PATH (repeatable); the run's own split is always scored."
     ),
     photos: bool = typer.Option(True, "--photos/--no-photos", help="Also score builtin:photos (real photographs)."),
     adherence: str = typer.Option(
-        "1,2,4,8,16", "--adherence-strokes", help="Strokes per image of the adherence curve (newest checkpoint); none."
+        "1,2,4,8,16",
+        "--adherence-strokes",
+        help="Strokes per image of the adherence curve (newest checkpoint); none turns it off.",
     ),
     force: bool = typer.Option(False, "--force", help="Re-sample and re-score what is already in eval.csv."),
     weights_dir: Path = typer.Option(
@@ -363,6 +403,7 @@ def eval_command(
     """
     options = EvalOptions(
         checkpoint=checkpoint,
+        max_checkpoints=checkpoints,
         eval_sets=tuple(eval_sets),
         photos=photos,
         adherence=parse_strokes(adherence),

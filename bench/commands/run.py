@@ -106,6 +106,9 @@ def run_command(
     adherence: str = typer.Option(
         "1,2,4,8,16", "--adherence-strokes", help="Strokes per image of the adherence curve."
     ),
+    eval_checkpoints: int = typer.Option(
+        5, "--eval-checkpoints", help="Checkpoints evaluated per run, evenly spread, newest included (0 = all)."
+    ),
     weights_dir: Path = typer.Option(None, "--weights-dir", help="Folder with local LPIPS / FID weight files."),
     title: str = typer.Option("strokebench: backbones compared per dollar", "--title", help="Report title."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -119,6 +122,7 @@ def run_command(
     if budget_usd is not None and budget_usd <= 0:
         raise UserError(f"the budget must be more than $0, got ${budget_usd}")
     options = EvalOptions(
+        max_checkpoints=eval_checkpoints,
         eval_sets=tuple(eval_sets),
         photos=photos,
         adherence=parse_strokes(adherence),
