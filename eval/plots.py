@@ -179,8 +179,12 @@ def sample_grid(data: ReportData, eval_set: str, items: int = 6) -> tuple[bytes,
         ("target", [inputs / f"{i:04d}-target.png" for i in range(count)]),
     ]
     for run in data.runs:
-        folder = run.path / "samples" / "eval" / set_slug(eval_set) / data.pick(run)[0]
-        columns.append((run.label, [folder / f"{i:04d}.png" for i in range(count)]))
+        folder = run.path / "samples" / "eval" / set_slug(eval_set)
+        own = folder / INPUTS / "items.json"
+        same = own.is_file() and json.loads(own.read_text(encoding="utf-8")).get("keys") == listing["keys"]
+        # a run scored on other items (other data settings) shows no pictures rather than unrelated ones
+        paths = [folder / data.pick(run)[0] / f"{i:04d}.png" if same else Path("/nonexistent") for i in range(count)]
+        columns.append((run.label, paths))
     if count == 0:
         return None
     figure, grid = plt.subplots(
