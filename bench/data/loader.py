@@ -1,27 +1,47 @@
 """Sources -> batches of (pixels in [-1, 1], hint, caption, key), prefetched by worker processes.
 
-Determinism and resume: every item is a pure function of (epoch, index): the order of an epoch is a
-permutation seeded by (run seed, epoch) and the hint seed comes from (run seed, key, epoch). So batches are
-identical for any number of workers, and a stream restored from ``state_dict()`` (the count of batches already
-consumed) yields exactly the batches an uninterrupted stream would have, skipping through the sampler without
-loading the skipped images.
+Determinism and resume: every item is a pure function of its stream position. Position p falls in epoch
+``p // items_per_epoch``, whose order is a permutation seeded by (run seed, epoch); the hint seed comes from
+(run seed, key, epoch). So batches are identical for any number of workers, and a stream restored from
+``state_dict()`` (the count of batches already consumed) yields exactly the batches an uninterrupted stream
+would have, skipping through positions without loading the skipped images.
+
+Bad items: a source raises `SkippedItem` for an item it cannot deliver (dead URL, corrupt file, ...). The item
+is replaced by substitutes chosen by `substitute_index` (a pure function of run seed, epoch, index, attempt),
+so the rule above still holds; every skip is counted by reason (`TrainStream.skip_counts`), the counts travel
+in the training state, and a source failing too often stops the run with one sentence (`SkipTally.check`).
+
+Remote sources (URLs) are read by a pool of threads in each loading process, ahead of the consumer: when a
+process loads batch b it queues its next batches too (b + k x workers, the batches the DataLoader will hand
+it), so ``data.fetch_threads`` requests are in flight while the model trains.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from backbones.base import Batch
 from bench.config import RunConfig
+from bench.data.options import SourceOptions
+from bench.data.prefetch import ThreadPool
 from bench.data.seeds import derive_seed, eval_hint_seed, hint_seed
-from bench.data.sources import Source, open_source
+from bench.data.skips import EMPTY_CAPTION, MAX_PROBES, SkippedItem, SkipTally, substitute_index
+from bench.data.sources import Example, Source, open_source
 from bench.errors import UserError
 from hints import HintConfig, make_hint
+
+#: queued items per fetch thread (enough that a thread never waits for work)
+LOOKAHEAD_PER_THREAD = 2
 
 
 def to_pixels(image: np.ndarray) -> torch.Tensor:
@@ -29,42 +49,144 @@ def to_pixels(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 
-class HintedDataset(Dataset):
-    """Items addressed by (epoch, index): the source's example plus its hint for that epoch."""
+class StreamOrder:
+    """Stream position -> (epoch, index): one seeded permutation per epoch, whole batches only."""
 
-    def __init__(self, source: Source, hints: HintConfig, run_seed: int) -> None:
-        self.source, self.hints, self.run_seed = source, hints, run_seed
+    def __init__(self, size: int, batch_size: int, run_seed: int) -> None:
+        self.size, self.batch_size, self.run_seed = size, batch_size, run_seed
+        self.items_per_epoch = (size // batch_size) * batch_size
+        self._orders: dict[int, np.ndarray] = {}
+
+    def order(self, epoch: int) -> np.ndarray:
+        order = self._orders.get(epoch)
+        if order is None:
+            order = np.random.default_rng(derive_seed("order", self.run_seed, epoch)).permutation(self.size)
+            self._orders = {e: o for e, o in self._orders.items() if abs(e - epoch) <= 1}
+            self._orders[epoch] = order
+        return order
+
+    def address(self, position: int) -> tuple[int, int]:
+        epoch, offset = divmod(position, self.items_per_epoch)
+        return epoch, int(self.order(epoch)[offset])
+
+
+class PositionSampler(Sampler):
+    """Stream positions ``start, start + 1, ...`` forever (the dataset maps them to items)."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.count(self.start)
+
+
+@dataclass
+class Resolved:
+    """The example that serves one address (None if every substitute failed) and the reasons of the skips."""
+
+    example: Example | None
+    skipped: tuple[str, ...] = ()
+
+
+#: one loaded item: (pixels or None, hint or None, caption, key, skip reasons)
+Item = tuple[torch.Tensor | None, torch.Tensor | None, str, str, tuple[str, ...]]
+
+
+class HintedDataset(Dataset):
+    """Items addressed by stream position: the source's example (or its substitute) plus its epoch's hint."""
+
+    def __init__(self, source: Source, hints: HintConfig, run_seed: int, order: StreamOrder, threads: int = 0) -> None:
+        self.source, self.hints, self.run_seed, self.order = source, hints, run_seed, order
+        self.threads = threads
+        self._pool: ThreadPool | None = None
+        self._pool_pid = -1
+        self._futures: dict[int, Any] = {}
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, address: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str, str]:
-        epoch, index = address
-        example = self.source[index]
+    def __getstate__(self) -> dict[str, Any]:  # a worker builds its own pool
+        return {**self.__dict__, "_pool": None, "_pool_pid": -1, "_futures": {}}
+
+    def resolve(self, epoch: int, index: int) -> Resolved:
+        """``source[index]``, or the first of its deterministic substitutes that loads."""
+        skipped: list[str] = []
+        candidate = index
+        for attempt in range(MAX_PROBES + 1):
+            if attempt:
+                candidate = substitute_index(self.run_seed, epoch, index, attempt, len(self.source))
+            try:
+                return Resolved(self.source[candidate], tuple(skipped))
+            except SkippedItem as exc:
+                skipped.append(exc.reason)
+        return Resolved(None, tuple(skipped))
+
+    def _resolve_position(self, position: int) -> Resolved:
+        return self.resolve(*self.order.address(position))
+
+    def _item(self, position: int, resolved: Resolved) -> Item:
+        example = resolved.example
+        if example is None:
+            return None, None, "", "", resolved.skipped
+        epoch = position // self.order.items_per_epoch
         hint = make_hint(example.image, hint_seed(self.run_seed, example.key, epoch), self.hints)
-        return to_pixels(example.image), torch.from_numpy(hint), example.caption, example.key
+        return to_pixels(example.image), torch.from_numpy(hint), example.caption, example.key, resolved.skipped
+
+    def __getitem__(self, position: int) -> Item:
+        return self._item(position, self._resolve_position(position))
+
+    def __getitems__(self, positions: list[int]) -> list[Item]:
+        if self.threads <= 0:
+            return [self[p] for p in positions]
+        pool = self._thread_pool()
+        info = get_worker_info()
+        stride = info.num_workers if info is not None else 1
+        size = self.order.batch_size
+        batch = positions[0] // size
+        depth = math.ceil(self.threads * LOOKAHEAD_PER_THREAD / size)
+        for ahead in range(depth + 1):
+            start = (batch + ahead * stride) * size
+            for position in range(start, start + size):
+                if position not in self._futures:
+                    self._futures[position] = pool.submit(self._resolve_position, position)
+        for stale in [p for p in self._futures if p < positions[0]]:  # never asked for (a jump): drop
+            self._futures.pop(stale).cancel()
+        return [self._item(p, self._futures.pop(p).result()) for p in positions]
+
+    def _thread_pool(self) -> ThreadPool:
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool, self._pool_pid, self._futures = ThreadPool(self.threads), os.getpid(), {}
+        return self._pool
+
+    def close(self) -> None:
+        """Stop this process's prefetching (queued reads are cancelled)."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.close()
+        self._pool, self._futures = None, {}
 
 
 def collate(items: list[tuple[torch.Tensor, torch.Tensor, str, str]]) -> Batch:
-    """Stack items into a `Batch`."""
+    """Stack (pixels, hint, caption, key) items into a `Batch`."""
     pixels, hints, captions, keys = zip(*items, strict=True)
     return Batch(torch.stack(pixels), torch.stack(hints), list(captions), list(keys))
 
 
-class EpochSampler(Sampler):
-    """(epoch, index) addresses forever, one seeded permutation per epoch, starting after ``start_batch``."""
+@dataclass
+class CountedBatch:
+    """What a loading process hands back: the batch (None if an item had no usable substitute) and its counts."""
 
-    def __init__(self, size: int, batch_size: int, run_seed: int, start_batch: int = 0) -> None:
-        self.size, self.batch_size, self.run_seed, self.start_batch = size, batch_size, run_seed, start_batch
-        self.batches_per_epoch = size // batch_size
+    batch: Batch | None
+    skipped: list[str]
+    empty_captions: int
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch, batch = divmod(self.start_batch, self.batches_per_epoch)
-        while True:
-            order = np.random.default_rng(derive_seed("order", self.run_seed, epoch)).permutation(self.size)
-            for position in range(batch * self.batch_size, self.batches_per_epoch * self.batch_size):
-                yield epoch, int(order[position])
-            epoch, batch = epoch + 1, 0
+
+def collate_counted(items: list[Item]) -> CountedBatch:
+    """`collate` plus the skip reasons and empty-caption count of the batch."""
+    skipped = [reason for item in items for reason in item[4]]
+    if any(item[0] is None for item in items):
+        return CountedBatch(None, skipped, 0)
+    empty = sum(1 for item in items if not item[2])
+    return CountedBatch(collate([item[:4] for item in items]), skipped, empty)  # type: ignore[misc]
 
 
 def _worker_init(_: int) -> None:
@@ -79,29 +201,34 @@ class TrainStream:
 
     def __init__(self, cfg: RunConfig, start_batch: int = 0) -> None:
         self.cfg = cfg
-        self.source = open_source(cfg.data.source, "train", cfg.data.resolution, cfg.data.train_size)
+        self.options = SourceOptions.from_config(cfg.data)
+        self.source = open_source(cfg.data.source, "train", cfg.data.resolution, cfg.data.train_size, self.options)
         if len(self.source) < cfg.data.batch_size:
             raise UserError(
                 f"data source {cfg.data.source} has {len(self.source)} training items, fewer than "
                 f"data.batch_size={cfg.data.batch_size}"
             )
+        self.tally = SkipTally(cfg.data.source, self.options.max_failure_share)
         self.consumed = start_batch
-        self._iterator: Iterator[Batch] | None = None
+        self._iterator: Iterator[CountedBatch] | None = None
+        self._dataset: HintedDataset | None = None
 
     @property
     def epoch(self) -> int:
         """The epoch the next batch comes from."""
         return self.consumed // (len(self.source) // self.cfg.data.batch_size)
 
-    def _loader(self) -> Iterator[Batch]:
+    def _loader(self) -> Iterator[CountedBatch]:
         workers = self.cfg.data.num_workers
-        sampler = EpochSampler(len(self.source), self.cfg.data.batch_size, self.cfg.seed, self.consumed)
+        order = StreamOrder(len(self.source), self.cfg.data.batch_size, self.cfg.seed)
+        threads = self.options.fetch_threads if getattr(self.source, "remote", False) else 0
+        self._dataset = HintedDataset(self.source, self.cfg.hints, self.cfg.seed, order, threads)
         loader = DataLoader(
-            HintedDataset(self.source, self.cfg.hints, self.cfg.seed),
+            self._dataset,
             batch_size=self.cfg.data.batch_size,
-            sampler=sampler,
+            sampler=PositionSampler(self.consumed * self.cfg.data.batch_size),
             num_workers=workers,
-            collate_fn=collate,
+            collate_fn=collate_counted,
             persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None,
             worker_init_fn=_worker_init if workers > 0 else None,
@@ -117,36 +244,95 @@ class TrainStream:
     def __next__(self) -> Batch:
         if self._iterator is None:
             self._iterator = self._loader()
-        batch = next(self._iterator)
+        counted = next(self._iterator)
         self.consumed += 1
-        return batch
+        self.tally.add(len(counted.batch) if counted.batch is not None else 0, counted.skipped, counted.empty_captions)
+        self.tally.check(unresolved=counted.batch is None)
+        assert counted.batch is not None
+        return counted.batch
 
-    def state_dict(self) -> dict[str, int]:
-        """The position to resume from."""
-        return {"batches": self.consumed}
+    def skip_counts(self) -> dict[str, int]:
+        """Items skipped since the run began (resumes included), by reason, plus ``empty_caption``: items
+        trained on with an empty caption. E.g. ``{"http_404": 3, "not_image": 1, "empty_caption": 2}``."""
+        return self.tally.counts()
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def state_dict(self) -> dict[str, Any]:
+        """The position to resume from, and the skip counts so far."""
+        return {"batches": self.consumed, "skips": self.tally.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue after ``state["batches"]`` batches (restarts the workers at that position)."""
+        self.close()
         self.consumed = int(state["batches"])
+        self.tally.load_state_dict(state.get("skips", {}))
+
+    def close(self) -> None:
+        """Stop the workers and the prefetching of this process."""
         self._iterator = None
+        if self._dataset is not None:
+            self._dataset.close()
+            self._dataset = None
+
+
+def eval_examples(source: Source, options: SourceOptions, tally: SkipTally) -> list[Example]:
+    """Every item of a fixed eval split that loads, in order (many at a time for a remote source).
+
+    Eval items are never substituted (the eval set must not depend on which items failed to load where);
+    a failed one is dropped and counted in ``tally``.
+    """
+    indices = range(len(source))
+
+    def load(index: int) -> Example | SkippedItem:
+        try:
+            return source[index]
+        except SkippedItem as exc:
+            return exc
+
+    if getattr(source, "remote", False):
+        pool = ThreadPool(min(options.fetch_threads, len(source)) or 1)
+        try:
+            loaded = [f.result() for f in [pool.submit(load, i) for i in indices]]
+        finally:
+            pool.close()
+    else:
+        loaded = [load(i) for i in indices]
+    examples = [x for x in loaded if isinstance(x, Example)]
+    tally.add(len(examples), [x.reason for x in loaded if isinstance(x, SkippedItem)])
+    tally.add(0, [], sum(1 for x in examples if not x.caption))
+    return examples
 
 
 def eval_batches(
-    cfg: RunConfig, spec: str | None = None, batch_size: int | None = None, num_strokes: int | None = None
+    cfg: RunConfig,
+    spec: str | None = None,
+    batch_size: int | None = None,
+    num_strokes: int | None = None,
+    tally: SkipTally | None = None,
 ) -> list[Batch]:
     """The fixed eval split of ``spec`` (default: the run's source) with fixed hints, as batches.
 
     Hints depend only on ``cfg.eval.seed``, the item key and the hint settings, never on the run seed, so every
     run and backbone is scored on identical inputs. Eval strokes are never blurred (a person draws crisp
-    strokes); ``num_strokes`` fixes the count (stroke adherence curves).
+    strokes); ``num_strokes`` fixes the count (stroke adherence curves). Items that fail to load are dropped
+    and counted in ``tally`` (pass one to report them); more than ``data.max_failure_share`` of them failing
+    is a `UserError`.
     """
-    source = open_source(spec or cfg.data.source, "eval", cfg.data.resolution, cfg.data.eval_size)
+    spec = spec or cfg.data.source
+    options = SourceOptions.from_config(cfg.data)
+    source = open_source(spec, "eval", cfg.data.resolution, cfg.data.eval_size, options)
+    tally = tally if tally is not None else SkipTally(spec, options.max_failure_share)
+    examples = eval_examples(source, options, tally)
+    if len(source) and (not examples or 1 - len(examples) / len(source) > options.max_failure_share):
+        skipped = {k: v for k, v in tally.counts().items() if k != EMPTY_CAPTION}
+        raise UserError(
+            f"eval split of {spec}: {len(source) - len(examples)} of {len(source)} items failed to load "
+            f"({', '.join(f'{k}: {v}' for k, v in skipped.items())}); check the source"
+        )
     hints = dataclasses.replace(cfg.hints, blur_prob=0.0)
     if num_strokes is not None:
         hints = dataclasses.replace(hints, num_strokes=num_strokes)
     items = []
-    for index in range(len(source)):
-        example = source[index]
+    for example in examples:
         hint = make_hint(example.image, eval_hint_seed(cfg.eval.seed, example.key), hints)
         items.append((to_pixels(example.image), torch.from_numpy(hint), example.caption, example.key))
     size = batch_size or cfg.data.batch_size

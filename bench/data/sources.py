@@ -1,21 +1,26 @@
 """Data specs -> sources of (image, caption, key) examples, all shaped the same way.
 
-A spec is ``KIND:ARG`` (``builtin:shapes``, ``builtin:photos``; ``folder:PATH``, ``hf:NAME``, ``urls:FILE`` and
-``wds:PATTERN`` arrive with issue #7). A source is a sequence: ``len(source)`` and ``source[i]`` -> `Example`
-with the image already resized (short side) and center-cropped to the run's square resolution.
+A spec is ``KIND:ARG``: ``builtin:shapes``, ``builtin:photos`` (offline, made here), ``folder:PATH``,
+``hf:NAME[:split]``, ``urls:FILE`` and ``wds:PATTERN`` (the user's data, `bench.data.records` and one module
+each). A source is a sequence: ``len(source)`` and ``source[i]`` -> `Example` with the image already resized
+(short side) and center-cropped to the run's square resolution. A user source may raise
+`bench.data.skips.SkippedItem` for an item it cannot deliver; the loader substitutes and counts it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from bench.data import photos, shapes
 from bench.data.images import resize_center_crop
 from bench.errors import UserError
+
+if TYPE_CHECKING:
+    from bench.data.options import SourceOptions
 
 SPLITS = ("train", "eval")
 
@@ -69,7 +74,7 @@ class PhotosSource:
         return Example(image, photos.PHOTOS[name], f"photos/{name}")
 
 
-def _open_builtin(arg: str, split: str, resolution: int, size: int | None) -> Source:
+def _open_builtin(arg: str, split: str, resolution: int, size: int | None, options: SourceOptions) -> Source:
     if arg == "shapes":
         return ShapesSource(split, resolution, size or (20000 if split == "train" else 64))
     if arg == "photos":
@@ -77,20 +82,24 @@ def _open_builtin(arg: str, split: str, resolution: int, size: int | None) -> So
     raise UserError(f"unknown built-in dataset 'builtin:{arg}' (valid: builtin:shapes, builtin:photos)")
 
 
-def _not_built(kind: str) -> Callable[[str, str, int, int | None], Source]:
-    def opener(arg: str, split: str, resolution: int, size: int | None) -> Source:
-        raise UserError(f"data source '{kind}:' is not built yet (planned in issue #7); use builtin:shapes")
+def _lazy(module: str, function: str) -> Callable[[str, str, int, int | None, SourceOptions], Source]:
+    """An opener imported on first use (``hf:`` pulls in `datasets`; the others need nothing at startup)."""
+
+    def opener(arg: str, split: str, resolution: int, size: int | None, options: SourceOptions) -> Source:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(arg, split, resolution, size, options)
 
     return opener
 
 
-#: spec kind -> opener(arg, split, resolution, size)
-SOURCE_KINDS: dict[str, Callable[[str, str, int, int | None], Source]] = {
+#: spec kind -> opener(arg, split, resolution, size, options); ``size`` sizes procedural sources only
+SOURCE_KINDS: dict[str, Callable[[str, str, int, int | None, SourceOptions], Source]] = {
     "builtin": _open_builtin,
-    "folder": _not_built("folder"),
-    "hf": _not_built("hf"),
-    "urls": _not_built("urls"),
-    "wds": _not_built("wds"),
+    "folder": _lazy("bench.data.folder", "open_folder"),
+    "hf": _lazy("bench.data.hf", "open_hf"),
+    "urls": _lazy("bench.data.urls", "open_urls"),
+    "wds": _lazy("bench.data.wds", "open_wds"),
 }
 
 
@@ -104,14 +113,26 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return kind, arg
 
 
-def open_source(spec: str, split: str = "train", resolution: int = 64, size: int | None = None) -> Source:
-    """The source named by ``spec``, its ``split`` ("train" or "eval") at ``resolution`` pixels."""
+def open_source(
+    spec: str,
+    split: str = "train",
+    resolution: int = 64,
+    size: int | None = None,
+    options: SourceOptions | None = None,
+) -> Source:
+    """The source named by ``spec``, its ``split`` ("train" or "eval") at ``resolution`` pixels.
+
+    ``size`` is the item count of a procedural source (``builtin:shapes``); user sources use every item
+    (their eval split holds ``options.eval_size`` of them). ``options`` default to `SourceOptions()`.
+    """
+    from bench.data.options import SourceOptions
+
     if split not in SPLITS:
         raise UserError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
     if resolution < 8:
         raise UserError(f"resolution must be at least 8 pixels, got {resolution}")
     kind, arg = parse_spec(spec)
-    return SOURCE_KINDS[kind](arg, split, resolution, size)
+    return SOURCE_KINDS[kind](arg, split, resolution, size, options or SourceOptions())
 
 
 def load_example(spec: str, resolution: int = 256) -> Example:
