@@ -151,6 +151,7 @@ class StableCascadeControl(Backbone):
         self.codec = parts.codec
         blocks = self._control_blocks()
         widths = resblock_channels(self.stage_c.config)
+        pretrained_hint = parts.hint_init is not None and config.hint_encoder_init == "encoder"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.init_seed + 1)
             self.control = CascadeControlNet(
@@ -158,8 +159,9 @@ class StableCascadeControl(Backbone):
                 control_blocks=blocks,
                 stages=parts.hint_stages,
                 feature_channels=parts.hint_features,
+                frozen_norm=pretrained_hint,
             )
-        if parts.hint_init is not None and config.hint_encoder_init == "encoder":
+        if pretrained_hint:
             self.control.init_from_encoder(parts.hint_init)
         self.loss_weighting = AdaptiveLossWeight() if config.loss_weight == "adaptive" else None
         frozen = [self.text_encoder, self.codec] + ([] if config.train_base else [self.stage_c])

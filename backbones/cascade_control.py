@@ -14,8 +14,11 @@ Differences from Stability's, each for a reason:
   the others start at zero: the strokes are the colour image, the edges and alpha mask are extra channels.
 - `init_from_encoder` starts the feature extractor from Stable Cascade's EfficientNet encoder (already loaded for
   the latents) instead of torchvision's ImageNet download; both are EfficientNetV2-S image features.
-- The feature extractor stays in eval mode while it trains (frozen BatchNorm statistics, no stochastic depth), as
-  Stability's training script keeps it (``controlnet.backbone.eval().requires_grad_(True)``).
+- A pretrained feature extractor stays in eval mode while it trains (frozen BatchNorm statistics, no stochastic
+  depth), as Stability's training script keeps it (``controlnet.backbone.eval().requires_grad_(True)``). A randomly
+  initialised one (``frozen_norm=False``, the tiny preset) trains its BatchNorms normally: with the initial
+  statistics (mean 0, variance 1) its features fade to ~1e-3 of their input's scale by the last stage, and the
+  control starts out nearly silent.
 
 A `ModelMixin` / `ConfigMixin`: ``save_pretrained`` writes ``config.json`` + safetensors and
 ``CascadeControlNet.from_pretrained`` reads them back.
@@ -48,6 +51,7 @@ class CascadeControlNet(ModelMixin, ConfigMixin):
         rgb_channels: Sequence[int] = (1, 2, 3),
         stages: list | None = None,
         feature_channels: int = V2_S_FEATURES,
+        frozen_norm: bool = True,
     ) -> None:
         super().__init__()
         if len(block_channels) != len(control_blocks):
@@ -96,9 +100,10 @@ class CascadeControlNet(ModelMixin, ConfigMixin):
             stem[:, channel] = rgb[:, i]
 
     def train(self, mode: bool = True) -> CascadeControlNet:
-        """Train the projections; the feature extractor trains too but keeps eval-mode BatchNorm (Stability's)."""
+        """Train everything; with ``frozen_norm`` the feature extractor keeps eval-mode BatchNorm (Stability's)."""
         super().train(mode)
-        self.backbone.eval()
+        if self.config.frozen_norm:
+            self.backbone.eval()
         return self
 
     def _features(self, hint: torch.Tensor) -> torch.Tensor:

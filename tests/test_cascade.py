@@ -126,6 +126,7 @@ def test_tiny_preset_trains_stage_c_and_the_control_module(tiny: StableCascadeCo
     assert all(id(p) in trainable for p in tiny.control.parameters())
     assert not any(id(p) in trainable for p in [*tiny.text_encoder.parameters(), *tiny.codec.parameters()])
     assert tiny.codec.latent_side(64) == 4 and tiny.control.config.control_blocks == [0, 1, 2, 3, 4, 5]
+    assert not tiny.control.config.frozen_norm  # a random hint encoder needs its BatchNorms' batch statistics
 
 
 def test_full_preset_loads_published_layouts_trains_only_the_control_and_decodes(tmp_path: Path) -> None:
@@ -135,6 +136,7 @@ def test_full_preset_loads_published_layouts_trains_only_the_control_and_decodes
     assert full.codec.latent_side(128) == 3  # ceil(128 / 42.67), as the prior pipeline sizes it
     encoder = full.codec.encoder
     assert torch.equal(full.control.backbone[0][0].weight[:, 1:4], encoder.backbone[0][0].weight)
+    assert full.control.config.frozen_norm
     trainable = {id(p) for p in full.trainable_parameters()}
     assert trainable == {id(p) for p in full.control.parameters()}
     full.train()

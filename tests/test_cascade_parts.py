@@ -119,10 +119,15 @@ def test_control_module_round_trips_through_save_pretrained(tmp_path: Path) -> N
             assert (a is None and b is None) or torch.equal(a, b)
 
 
-def test_hint_encoder_stays_in_eval_mode_while_it_trains() -> None:
+def test_pretrained_hint_encoder_keeps_eval_mode_norms_a_random_one_trains_them() -> None:
     control = tiny_control(tiny_stage_c()).train()
     assert control.training and not control.backbone.training
     assert all(p.requires_grad for p in control.backbone.parameters())
+    stages, features = architecture("tiny")
+    fresh = CascadeControlNet(
+        block_channels=[32], control_blocks=[0], stages=stages, feature_channels=features, frozen_norm=False
+    ).train()
+    assert fresh.backbone.training
 
 
 def test_hint_encoder_starts_from_the_encoder_with_rgb_filters_on_the_stroke_channels() -> None:
