@@ -89,7 +89,6 @@ def full_parts(cfg: Any, dtype: torch.dtype) -> CascadeParts:
         subfolder="text_encoder",
         what=f"Stable Cascade's CLIP-G text encoder ({cfg.pretrained})",
         use_safetensors=True,
-        torch_dtype=dtype,
     )
     encoder = load_stability_encoder(cfg.decoder, cfg.encoder_file, arch=cfg.encoder_arch)
     decoder = _decoder_pipeline(cfg, dtype, text_encoder, tokenizer)
