@@ -16,6 +16,7 @@ from bench.commands import (
     benchmark_eval,
     benchmark_hints,
     benchmark_loop,
+    benchmark_urls,
     codec,
     hints,
     plan,
@@ -85,6 +86,12 @@ _register(
     "loop",
     benchmark_loop.benchmark_loop_command,
     "Time `bench train` against a bare loop on the same batches, and the data-wait fraction.",
+)
+_register(
+    benchmark_app,
+    "urls",
+    benchmark_urls.benchmark_urls_command,
+    "Images/s from URLs with 200 ms latency (local server) against the same images from a folder.",
 )
 
 

@@ -15,7 +15,9 @@ from data_fixtures import encode, picture, with_data
 from bench.config import RunConfig, resolve_config
 from bench.data.loader import TrainStream, eval_batches
 from bench.data.local_server import LocalImageServer, Route
+from bench.data.options import SourceOptions
 from bench.data.skips import MIN_TRIED, SkipTally
+from bench.data.sources import open_source
 from bench.errors import UserError
 
 COUNT = 40
@@ -104,10 +106,11 @@ def test_a_mostly_dead_source_stops_with_one_sentence(tmp_path: Path, server: Lo
     table = tmp_path / "dead.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows))
     stream = TrainStream(_cfg(tmp_path, server, source=f"urls:{table}", max_failure_share=0.5))
-    with pytest.raises(UserError, match=r"items failed \(http_404: \d+.*max_failure_share=0.5") as info:
+    with pytest.raises(UserError, match=r"items failed \(http_404: \d+") as info:
         _take(stream, 200)
     assert "\n" not in str(info.value)
-    assert stream.tally.tried >= MIN_TRIED
+    if "max_failure_share=0.5" in str(info.value):  # (rarely, 17 dead substitutes in a row stop it sooner)
+        assert stream.tally.tried >= MIN_TRIED and stream.tally.failure_share() > 0.5
 
 
 def test_a_source_with_nothing_usable_stops_at_once(tmp_path: Path, server: LocalImageServer) -> None:
@@ -125,5 +128,7 @@ def test_eval_split_drops_and_counts_failures(tmp_path: Path, server: LocalImage
     batches = eval_batches(cfg, tally=tally)
     loaded = sum(len(b) for b in batches)
     skipped = sum(v for k, v in tally.counts().items() if k != "empty_caption")
-    assert loaded + skipped == 30 and skipped >= 6
+    source = open_source(cfg.data.source, "eval", 16, options=SourceOptions.from_config(cfg.data))
+    bad = [r for r in source.rows if int(source.urls[r].rsplit("img", 1)[1][:-4]) in DEAD | HTML]
+    assert loaded + skipped == 30 and skipped == len(bad) >= 1  # the split hangs on the URLs (and the port)
     assert [b.keys for b in eval_batches(cfg)] == [b.keys for b in batches]

@@ -199,9 +199,10 @@ def _worker_init(_: int) -> None:
 class TrainStream:
     """An endless iterator of training `Batch`es with a resumable position (batches consumed)."""
 
-    def __init__(self, cfg: RunConfig, start_batch: int = 0) -> None:
+    def __init__(self, cfg: RunConfig, start_batch: int = 0, options: SourceOptions | None = None) -> None:
+        """``options`` default to those named in ``cfg.data`` (see `SourceOptions.from_config`)."""
         self.cfg = cfg
-        self.options = SourceOptions.from_config(cfg.data)
+        self.options = options or SourceOptions.from_config(cfg.data)
         self.source = open_source(cfg.data.source, "train", cfg.data.resolution, cfg.data.train_size, self.options)
         if len(self.source) < cfg.data.batch_size:
             raise UserError(
@@ -220,6 +221,12 @@ class TrainStream:
 
     def _loader(self) -> Iterator[CountedBatch]:
         workers = self.cfg.data.num_workers
+        if workers > 0:
+            import cv2
+
+            # OpenCV's thread pool, once started here (any resize in this process), deadlocks the forked
+            # workers when `_worker_init` resizes it; one thread here means no pool is copied into them
+            cv2.setNumThreads(1)
         order = StreamOrder(len(self.source), self.cfg.data.batch_size, self.cfg.seed)
         threads = self.options.fetch_threads if getattr(self.source, "remote", False) else 0
         self._dataset = HintedDataset(self.source, self.cfg.hints, self.cfg.seed, order, threads)

@@ -43,7 +43,7 @@ class SourceOptions:
     #: on-disk cache of fetched URL bodies ("" = `default_cache_dir`)
     cache_dir: str = ""
     #: concurrent URL requests per loading process
-    fetch_threads: int = 32
+    fetch_threads: int = 64
     #: seconds a request may take (connect, each read, and the whole body)
     fetch_timeout_s: float = 10.0
     #: extra attempts after a 5xx, a timeout or a dropped connection (never after a 4xx)
