@@ -122,6 +122,15 @@ def test_hf_image_and_url_datasets(tmp_path: Path, server: LocalImageServer) -> 
         open_source(f"hf:{tmp_path / 'img'}", options=SourceOptions(image_column="nope"))
 
 
+def test_hf_streaming_reads_the_first_rows_of_a_local_imagefolder(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "folder", COUNT)
+    options = SourceOptions(eval_size=4, streaming=True, train_size=10, min_image_side=8)
+    source = open_source(f"hf:{root}:train", "train", 16, options=options)
+    assert len(source) == 10 and source[0].caption.startswith("picture number")
+    with pytest.raises(UserError, match="validation"):
+        open_source(f"hf:{root}:validation", options=options)
+
+
 def test_wds_patterns(tmp_path: Path) -> None:
     pattern = write_shards(tmp_path / "s", COUNT, shards=2)
     by_glob = open_source(f"wds:{tmp_path / 's'}/shard-*.tar", options=OPTIONS)

@@ -40,6 +40,8 @@ class SourceOptions:
     url_column: str = ""
     #: ``hf:`` only: stream the dataset instead of downloading it (reads train_size + eval_size rows)
     streaming: bool = False
+    #: rows a streamed dataset is cut to, besides the eval split (other user sources use every item)
+    train_size: int = 20000
     #: on-disk cache of fetched URL bodies ("" = `default_cache_dir`)
     cache_dir: str = ""
     #: concurrent URL requests per loading process
