@@ -49,6 +49,8 @@ class CodecSpec:
     lr: float = 2e-3
     #: weight of the KL term (mean nats per latent element) against the pixel MSE (mean over [-1, 1] pixels)
     kl_weight: float = 1e-5
+    #: weight of a mean absolute error term: it keeps pulling on small errors (edges, outlines) once MSE is low
+    l1_weight: float = 0.5
 
     @property
     def factor(self) -> int:
@@ -64,7 +66,7 @@ class CodecSpec:
 
 CODECS: dict[str, CodecSpec] = {
     "sd": CodecSpec("sd", block_out_channels=(16, 32, 64), latent_channels=4),
-    "cascade": CodecSpec("cascade", block_out_channels=(16, 32, 64, 64, 128), latent_channels=16),
+    "cascade": CodecSpec("cascade", block_out_channels=(16, 32, 64, 64, 128), latent_channels=16, l1_weight=0.0),
 }
 
 

@@ -79,8 +79,8 @@ def test_load_example() -> None:
 @pytest.mark.parametrize(
     ("spec", "needle"),
     [
-        ("folder:/tmp", "issue #7"),
-        ("hf:foo", "issue #7"),
+        ("folder:/no/such/folder", "not found"),
+        ("hf:/no/such/dataset", "could not load"),
         ("nosuch:thing", "valid"),
         ("builtin:nope", "builtin:shapes"),
         ("shapes", "KIND:ARG"),
