@@ -46,6 +46,24 @@ class DataConfig:
     train_size: int = 20000
     #: number of items of the fixed eval split
     eval_size: int = 16
+    #: user sources (``hf:``, ``urls:``): column names, "" = detect from the usual names
+    image_column: str = ""
+    caption_column: str = ""
+    url_column: str = ""
+    #: ``hf:`` only: stream the dataset instead of downloading it (reads train_size + eval_size rows)
+    streaming: bool = False
+    #: on-disk cache of fetched URL bodies ("" = ``$STROKEBENCH_CACHE`` or ``~/.cache/strokebench``)
+    cache_dir: str = ""
+    #: URL fetching (``urls:``, ``wds:`` over http, ``hf:`` URL columns): concurrency, limits and retries
+    fetch_threads: int = 64
+    fetch_timeout_s: float = 10.0
+    fetch_retries: int = 2
+    fetch_backoff_s: float = 0.5
+    max_image_bytes: int = 20_000_000
+    max_image_pixels: int = 50_000_000
+    min_image_side: int = 32
+    #: stop the run when more than this share of the items tried could not be used
+    max_failure_share: float = 0.5
 
 
 @dataclass

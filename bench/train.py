@@ -14,7 +14,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ class TrainResult:
     data_wait_fraction: float
     samples_per_second: float
     samples_file: Path | None = None
+    #: items skipped by reason (``http_404``, ``not_image`` ...) and ``empty_caption``, resumes included
+    data_counts: dict[str, int] = field(default_factory=dict)
 
 
 class StopSignal:
@@ -264,6 +266,7 @@ class Trainer:
                         "samples_per_s": window["samples"] / window["time"],
                         "data_wait": window["wait"] / window["time"],
                         **{k: float(v) for k, v in logs.items()},
+                        **{f"data/{k}": v for k, v in self.stream.skip_counts().items()},
                     }
                 )
                 window = {"wait": 0.0, "time": 0.0, "samples": 0}
@@ -283,12 +286,14 @@ class Trainer:
             interrupted=interrupted,
             data_wait_fraction=totals["wait"] / totals["time"] if totals["time"] else 0.0,
             samples_per_second=totals["samples"] / totals["time"] if totals["time"] else 0.0,
+            data_counts=self.stream.skip_counts(),
         )
 
 
 def validate_config(cfg: RunConfig) -> None:
     """Check everything a run needs before any directory is written (one-line errors)."""
     from backbones import get_backbone_class
+    from bench.data.options import SourceOptions
     from bench.data.sources import open_source
 
     if cfg.budget.usd <= 0:
@@ -306,7 +311,7 @@ def validate_config(cfg: RunConfig) -> None:
     if cfg.data.batch_size < 1 or cfg.data.num_workers < 0:
         raise UserError("data.batch_size must be >= 1 and data.num_workers >= 0")
     _accumulation_steps(cfg, 1)
-    open_source(cfg.data.source, "train", cfg.data.resolution, cfg.data.train_size)
+    open_source(cfg.data.source, "train", cfg.data.resolution, cfg.data.train_size, SourceOptions.from_config(cfg.data))
 
 
 def start_run(cfg: RunConfig, out: Path) -> RunDir:

@@ -103,3 +103,18 @@ def test_resolved_config_round_trips_through_toml(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(dumps_toml(cfg))
     assert read_run_config(path) == cfg
+
+
+def test_data_section_carries_the_source_options_with_their_defaults() -> None:
+    """``--set data.fetch_threads=...`` must reach the fetcher, and the config's defaults must be the sources'."""
+    import dataclasses
+
+    from bench.config import DataConfig
+    from bench.data.options import SourceOptions
+
+    data, options = DataConfig(), SourceOptions()
+    for item in dataclasses.fields(SourceOptions):
+        assert hasattr(data, item.name), item.name
+        assert getattr(data, item.name) == getattr(options, item.name), item.name
+    changed = SourceOptions.from_config(dataclasses.replace(data, fetch_threads=7, streaming=True))
+    assert changed.fetch_threads == 7 and changed.streaming

@@ -70,6 +70,10 @@ def train_command(
         f"{'stopped' if result.interrupted else 'done'}: {result.steps} steps, ${result.usd:.6f} spent, "
         f"{result.samples_per_second:.1f} samples/s, data wait {result.data_wait_fraction:.1%}; checkpoint: {where}"
     )
+    if result.data_counts:
+        from bench.data.skips import describe
+
+        typer.echo(f"data: {describe(result.data_counts)}")
     if result.interrupted:
         typer.echo(f"resume with: bench train --resume {run.path}")
         raise typer.Exit(130)
