@@ -106,10 +106,30 @@ def test_bench_hints_on_a_builtin_photo(tmp_path: Path) -> None:
     assert out.exists()
 
 
+def test_bench_hints_writes_files_bench_sample_reads(tmp_path: Path) -> None:
+    """A built-in eval drawing exported as line drawing + RGBA strokes comes back as the same strokes."""
+    from bench.data.sources import load_example
+    from hints import HintConfig, make_hint
+
+    lineart, strokes = tmp_path / "lineart.png", tmp_path / "strokes.png"
+    args = ["hints", "builtin:shapes/eval/3", "--seed", "5", "--out", str(tmp_path / "h.png")]
+    result = runner.invoke(app, [*args, "--lineart-out", str(lineart), "--strokes-out", str(strokes)])
+    assert result.exit_code == 0, result.output
+    expected = make_hint(load_example("builtin:shapes/eval/3").image, 5, HintConfig())
+    drawing, rgba = read_rgb(lineart), read_rgba(strokes)
+    assert drawing.shape[:2] == rgba.shape[:2] == expected.shape[1:]
+    assert np.array_equal(drawing[..., 0] < 128, expected[0] > 0.5)  # edges drawn dark on white
+    user = load_user_hint(lineart, strokes, expected.shape[1])
+    assert np.array_equal(user[4] > 0, expected[4] > 0)
+    solid = expected[4] == 1.0
+    assert solid.any() and np.abs(user[1:4][:, solid] - expected[1:4][:, solid]).max() <= 0.5 / 255 + 1e-6
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
         (["missing.png"], "not found"),
+        (["RGB", "--strokes-out", "s.jpg"], "PNG"),
         (["TEXT"], "not an image"),
         (["RGB", "--set", "hints.blur_prob=2"], "blur_prob"),
         (["RGB", "--set", "hints.nope=1"], "hints.nope"),

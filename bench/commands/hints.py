@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import typer
+from PIL import Image
 
 from bench.errors import UserError
 
@@ -21,6 +23,13 @@ def _load_image(spec: str) -> np.ndarray:
     return read_rgb(spec)
 
 
+def _png(picture: Image.Image) -> bytes:
+    """``picture`` encoded as PNG bytes (written atomically by the caller)."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def hints_command(
     image: str = typer.Argument(
         ..., help="An image file, or a built-in item: builtin:photos/astronaut, builtin:shapes/eval/3."
@@ -33,8 +42,18 @@ def hints_command(
     overrides: list[str] = typer.Option(
         [], "--set", help="Hint settings as hints.field=value, e.g. --set hints.num_strokes=2,8 (repeatable)."
     ),
+    lineart_out: Path = typer.Option(
+        None, "--lineart-out", help="Also write the edges as a line drawing (dark lines on white, PNG)."
+    ),
+    strokes_out: Path = typer.Option(
+        None, "--strokes-out", help="Also write the strokes as an RGBA PNG (transparent elsewhere)."
+    ),
 ) -> None:
-    """Draw the hint (Canny edges + RGBA color strokes) of IMAGE and save image | edges | strokes side by side."""
+    """Draw the hint (Canny edges + RGBA color strokes) of IMAGE and save image | edges | strokes side by side.
+
+    With --lineart-out and --strokes-out it also writes the two files `bench sample` reads, so a built-in eval
+    drawing (e.g. builtin:shapes/eval/3) can be colored the way a person's own drawing is.
+    """
     from bench.atomic import write_bytes
     from bench.config import RunConfig, apply_overrides
     from bench.data.images import resize_center_crop
@@ -47,8 +66,9 @@ def hints_command(
     config = apply_overrides(RunConfig(), overrides).hints
     if resolution < 0:
         raise UserError(f"--resolution must be >= 0, got {resolution}")
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out {out}: the picture is written as PNG; give a .png file name")
+    for flag, path in (("--out", out), ("--lineart-out", lineart_out), ("--strokes-out", strokes_out)):
+        if path is not None and path.suffix.lower() != ".png":
+            raise UserError(f"{flag} {path}: the picture is written as PNG; give a .png file name")
     rgb = _load_image(image)
     if resolution:
         rgb = resize_center_crop(rgb, resolution)
@@ -56,10 +76,14 @@ def hints_command(
         hint = make_hint(rgb, seed, config)
     except ValueError as exc:  # an invalid setting combination (e.g. an unknown sampler)
         raise UserError(str(exc)) from None
-    import io
-
-    buffer = io.BytesIO()
-    hint_preview(rgb, hint).save(buffer, format="PNG")
-    write_bytes(out, buffer.getvalue())
+    write_bytes(out, _png(hint_preview(rgb, hint)))
+    if lineart_out is not None:
+        lines = (255 - np.round(hint[0] * 255)).astype(np.uint8)
+        write_bytes(lineart_out, _png(Image.fromarray(np.stack([lines] * 3, axis=-1))))
+        typer.echo(f"wrote {lineart_out} (the edges as a line drawing)")
+    if strokes_out is not None:
+        rgba = np.round(np.moveaxis(hint[1:5], 0, -1) * 255).astype(np.uint8)
+        write_bytes(strokes_out, _png(Image.fromarray(rgba)))
+        typer.echo(f"wrote {strokes_out} (the strokes, RGBA)")
     covered = float((hint[4] > 0).mean())
     typer.echo(f"wrote {out} ({rgb.shape[1]}x{rgb.shape[0]} px, strokes cover {covered:.1%} of the image)")
