@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from backbones.timesteps import check_timestep_sampling
 from bench.config import load_toml, update_dataclass
 from bench.errors import UserError
 
@@ -61,6 +62,9 @@ class BackboneConfig:
     #: False builds every module from its architecture config with random weights and reads no weight file:
     #: what `bench plan` uses (inside ``with torch.device("meta")``) to size the full preset without a download
     load_weights: bool = True
+    #: how training draws noise levels: "uniform" (as the real systems were trained) or "cubic" (T2I-Adapter's
+    #: bias to high noise, where colors are decided; see `backbones.timesteps`)
+    timestep_sampling: str = "uniform"
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -69,7 +73,12 @@ class BackboneConfig:
         if preset not in tables:
             raise UserError(f"backbone '{backbone}' has no preset '{preset}' (valid: {', '.join(sorted(tables))})")
         cfg = update_dataclass(cls(preset=preset), tables[preset], prefix="model")
-        return update_dataclass(cfg, overrides or {}, prefix="model")
+        cfg = update_dataclass(cfg, overrides or {}, prefix="model")
+        try:
+            check_timestep_sampling(cfg.timestep_sampling)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        return cfg
 
 
 class Backbone(torch.nn.Module, ABC):

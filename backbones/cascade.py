@@ -264,7 +264,7 @@ class StableCascadeControl(Backbone):
     def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
         _refuse_float16(batch.pixels.device)
         latents = self.codec.encode(batch.pixels)
-        t = sample_t(latents.shape[0], latents.device)
+        t = sample_t(latents.shape[0], latents.device, self.config.timestep_sampling)
         snr = log_snr(t)
         a, b = (s.view(-1, 1, 1, 1) for s in scalers(snr))
         noise = torch.randn_like(latents)

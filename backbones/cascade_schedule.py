@@ -21,6 +21,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from backbones.timesteps import noise_fractions
+
 #: gdf's cosine offset and variance clamp
 COSINE_S = 0.008
 VAR_RANGE = (1e-4, 0.9999)
@@ -62,9 +64,11 @@ def noise_cond(log_snr_value: torch.Tensor) -> torch.Tensor:
     return t.clamp(0, 1)
 
 
-def sample_t(batch: int, device: torch.device | str) -> torch.Tensor:
-    """Training timesteps as gdf draws them: uniform, kept in [0.001, 1]."""
-    return (1 - torch.rand(batch, device=device)).add(0.001).clamp(0.001, 1.0)
+def sample_t(batch: int, device: torch.device | str, kind: str = "uniform") -> torch.Tensor:
+    """Training timesteps in [0.001, 1] (1 = noisiest): uniform as gdf draws them, or ``kind`` of
+    `backbones.timesteps` (e.g. cubic, biased to high noise)."""
+    fractions = 1 - torch.rand(batch, device=device) if kind == "uniform" else noise_fractions(kind, batch, device)
+    return fractions.add(0.001).clamp(0.001, 1.0)
 
 
 def p2_weight(log_snr_value: torch.Tensor) -> torch.Tensor:

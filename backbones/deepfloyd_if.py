@@ -36,6 +36,7 @@ from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
 from backbones.if_text import MAX_TOKENS, default_cache_dir
 from backbones.if_upscaler import Upscaler
+from backbones.timesteps import discrete_timesteps
 from bench.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -204,7 +205,8 @@ class DeepFloydIF(Backbone):
         x0 = resize(batch.pixels, STAGE_I_SIZE)
         hint = resize(batch.hint, self.hint_size)
         noise = torch.randn_like(x0)
-        t = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (x0.shape[0],), device=x0.device)
+        steps = self.noise_scheduler.config.num_train_timesteps
+        t = discrete_timesteps(self.config.timestep_sampling, x0.shape[0], steps, x0.device)
         xt = self.noise_scheduler.add_noise(x0, noise, t)
         out = self.predict(xt, t, self.encode_text(self._drop_captions(batch.captions)), hint)
         channels = x0.shape[1]

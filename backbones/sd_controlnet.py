@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from backbones.base import Backbone, BackboneConfig, Batch
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
 from backbones.text_encoders import tokenize
+from backbones.timesteps import discrete_timesteps
 from bench.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -193,7 +194,7 @@ class SDControlNet(Backbone):
         latents = self.encode_image(batch.pixels)
         noise = torch.randn_like(latents)
         steps = self.noise_scheduler.config.num_train_timesteps
-        t = torch.randint(0, steps, (latents.shape[0],), device=latents.device)
+        t = discrete_timesteps(self.config.timestep_sampling, latents.shape[0], steps, latents.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         text = self.encode_text(self._drop_captions(batch.captions))
         pred = self.predict(noisy, t, text, batch.hint)

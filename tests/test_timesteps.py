@@ -1,0 +1,39 @@
+"""Training noise-level draws: uniform (the real systems' recipe) and T2I-Adapter's cubic bias to high noise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from backbones import create_backbone
+from backbones.cascade_schedule import sample_t
+from backbones.timesteps import discrete_timesteps, noise_fractions
+from bench.errors import UserError
+
+
+def test_cubic_draws_stay_in_range_and_favour_high_noise() -> None:
+    torch.manual_seed(0)
+    uniform = discrete_timesteps("uniform", 20000, 1000)
+    cubic = discrete_timesteps("cubic", 20000, 1000)
+    for t in (uniform, cubic):
+        assert t.dtype == torch.int64 and int(t.min()) >= 0 and int(t.max()) <= 999
+    assert abs(float(uniform.float().mean()) - 499.5) < 10
+    # E[1 - u^3] = 3/4: three quarters of the way to pure noise on average
+    assert abs(float(cubic.float().mean()) - 749.5) < 10
+    fractions = noise_fractions("cubic", 20000)
+    assert float((fractions > 0.5).float().mean()) == pytest.approx(0.5 ** (1 / 3), abs=0.02)
+
+
+def test_cascade_continuous_timesteps_follow_the_setting() -> None:
+    torch.manual_seed(0)
+    uniform, cubic = sample_t(20000, "cpu"), sample_t(20000, "cpu", "cubic")
+    for t in (uniform, cubic):
+        assert float(t.min()) >= 0.001 and float(t.max()) <= 1.0
+    assert float(cubic.mean()) > float(uniform.mean()) + 0.2
+
+
+def test_uniform_is_the_default_and_an_unknown_kind_is_a_user_error() -> None:
+    backbone = create_backbone("sd", "tiny", 64, {})
+    assert backbone.config.timestep_sampling == "uniform"
+    with pytest.raises(UserError, match="timestep_sampling must be one of uniform, cubic"):
+        create_backbone("sd", "tiny", 64, {"timestep_sampling": "quadratic"})
