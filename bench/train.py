@@ -94,6 +94,13 @@ def _optimizer(cfg: RunConfig, params: list[torch.nn.Parameter]) -> torch.optim.
     return torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
 
+def _bar_format(total: float) -> str:
+    """tqdm bar format showing spent / total dollars to two significant digits of the budget ($0.000021/$0.000050)."""
+    decimals = max(2, 1 - math.floor(math.log10(total))) if total > 0 else 2
+    money = f"${{n:.{decimals}f}}/${{total:.{decimals}f}}"
+    return "{l_bar}{bar}| " + money + " [{elapsed}<{remaining}{postfix}]"
+
+
 class Trainer:
     """One run: builds everything from the config, trains to the budget, checkpoints, resumes."""
 
@@ -222,7 +229,7 @@ class Trainer:
             initial=min(self.meter.usd, self.cfg.budget.usd),
             disable=self.quiet,
             unit="$",
-            bar_format="{l_bar}{bar}| ${n:.5f}/${total:.5f} [{elapsed}<{remaining}{postfix}]",
+            bar_format=_bar_format(self.cfg.budget.usd),
             desc=f"train {self.cfg.backbone}",
         )
         self.model.train()
