@@ -65,6 +65,9 @@ class BackboneConfig:
     #: how training draws noise levels: "uniform" (as the real systems were trained) or "cubic" (T2I-Adapter's
     #: bias to high noise, where colors are decided; see `backbones.timesteps`)
     timestep_sampling: str = "uniform"
+    #: start the control module's output layers at zero (ControlNet's zero convolutions): they keep a pretrained
+    #: base's prediction unchanged at first; where the base trains from scratch (tiny) they only delay the hint
+    zero_init_control: bool = True
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -79,6 +82,22 @@ class BackboneConfig:
         except ValueError as exc:
             raise UserError(str(exc)) from None
         return cfg
+
+
+def revive_zero_layers(module: torch.nn.Module) -> int:
+    """Re-initialise, with the layer's own default init, every layer of ``module`` whose weight is all zero.
+
+    Why: ControlNet-style control modules start their output layers at zero so a pretrained base is untouched at
+    step 0; with ``zero_init_control = False`` the backbones call this on their freshly built control module
+    (inside their seeded init) so the hint reaches the prediction from the first step. Returns the layer count.
+    """
+    revived = 0
+    for layer in module.modules():
+        weight = getattr(layer, "weight", None)
+        if isinstance(weight, torch.Tensor) and hasattr(layer, "reset_parameters") and not weight.any():
+            layer.reset_parameters()
+            revived += 1
+    return revived
 
 
 class Backbone(torch.nn.Module, ABC):

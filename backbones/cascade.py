@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
 from backbones.cascade_control import CascadeControlNet
 from backbones.cascade_parts import MAX_TOKENS, full_parts, tiny_parts
 from backbones.cascade_schedule import (
@@ -161,6 +161,8 @@ class StableCascadeControl(Backbone):
                 feature_channels=parts.hint_features,
                 frozen_norm=pretrained_hint,
             )
+            if not config.zero_init_control:
+                revive_zero_layers(self.control)
         if pretrained_hint:
             self.control.init_from_encoder(parts.hint_init)
         self.loss_weighting = AdaptiveLossWeight() if config.loss_weight == "adaptive" else None

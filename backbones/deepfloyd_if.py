@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
 from backbones.if_control import IFControlNet
 from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
@@ -146,6 +146,8 @@ class DeepFloydIF(Backbone):
                 hint_embedding_channels=widths,
                 zero_hint_output=config.zero_hint_output,
             )
+            if not config.zero_init_control:
+                revive_zero_layers(self.control)
         self.unet.requires_grad_(config.train_base)
         if not config.train_base:
             _cast_quietly(self.unet, dtype)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
 from backbones.text_encoders import tokenize
 from backbones.timesteps import discrete_timesteps
@@ -109,6 +109,8 @@ class SDControlNet(Backbone):
                 conditioning_channels=5,
                 conditioning_embedding_out_channels=tuple(config.hint_embedding_channels),
             )
+            if not config.zero_init_control:
+                revive_zero_layers(self.controlnet)
         frozen = DTYPES[config.weight_dtype]
         for module in (self.vae, self.text_encoder) + (() if config.train_base else (self.unet,)):
             module.requires_grad_(False)
