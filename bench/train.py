@@ -107,9 +107,11 @@ class Trainer:
     def __init__(self, cfg: RunConfig, run: RunDir, quiet: bool = False) -> None:
         self.cfg, self.run, self.quiet = cfg, run, quiet
         if not torch.cuda.is_available() and "OMP_NUM_THREADS" not in os.environ:
-            # leave the data workers their cores: OpenMP threads competing with them spin-wait, which makes
-            # small CPU steps several times slower
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) - cfg.data.num_workers))
+            # leave the data workers their cores (OpenMP threads competing with them spin-wait, which makes small
+            # CPU steps slower), but keep two threads: on 2 cores with the tiny preset's one light worker, 2
+            # threads train 11 % faster than 1 (`bench benchmark loop`: 17.6 vs 15.8 samples/s)
+            cores = os.cpu_count() or 1
+            torch.set_num_threads(min(cores, max(2, cores - cfg.data.num_workers)))
         torch.manual_seed(cfg.seed)
         self.accelerator = Accelerator(
             cpu=not torch.cuda.is_available(),

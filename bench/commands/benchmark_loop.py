@@ -6,13 +6,16 @@ import dataclasses
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
 
 def benchmark_loop_command(
     backbone: str = typer.Option("sd", "--backbone", help="Backbone to time (tiny preset)."),
-    steps: int = typer.Option(40, "--steps", help="Optimizer steps timed in each loop."),
+    steps: int = typer.Option(
+        120, "--steps", help="Optimizer steps timed in each loop (train's includes its one FLOP-counted step)."
+    ),
     overrides: list[str] = typer.Option([], "--set", help="section.field=value overrides (repeatable)."),
 ) -> None:
     """Print samples/s of a bare loop (loss, backward, step on batches already in memory) and of `bench train`,
@@ -39,18 +42,12 @@ def benchmark_loop_command(
     model.train()
     optimizer = torch.optim.AdamW(list(model.trainable_parameters()), lr=cfg.optim.lr)
     counter = torch.utils.flop_counter.FlopCounterMode(display=False)
-    start = 0.0
-    for index, batch in enumerate(batches):
-        if index == 3:  # after warm-up
-            start = time.perf_counter()
-        with counter if index == 0 else _null():
-            loss, _ = model(batch)
-            loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    bare = steps * cfg.data.batch_size / (time.perf_counter() - start)
+    with counter:
+        loss, _ = model(batches[0])
+        loss.backward()
+    optimizer.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
-
+    before = _bare_loop(model, optimizer, batches, steps)
     # a budget worth the same number of steps (+3 warm-up steps, which the loop's throughput includes)
     peak = A10_PEAK_FLOPS.get(cfg.optim.mixed_precision, A10_PEAK_FLOPS["no"]) * cfg.budget.utilisation
     usd = (steps + 3) * flops / peak * cfg.budget.price_per_hour / 3600 * 0.999
@@ -58,18 +55,35 @@ def benchmark_loop_command(
     with tempfile.TemporaryDirectory() as tmp:
         run = start_run(cfg, Path(tmp) / "run")
         result = train_run(cfg, run, resume=False, quiet=True)
+        # the same window as the bare loop's: after 3 warm-up steps (the first one counts FLOPs for the meter)
+        steady = [r for r in run.read_log() if r["step"] > 3 and r.get("samples_per_s")]
+        samples = len(steady) * cfg.data.batch_size
+        trained = samples / sum(cfg.data.batch_size / r["samples_per_s"] for r in steady)
+    after = _bare_loop(model, optimizer, batches, steps)
+    bare = (before + after) / 2  # the machine's speed drifts; the reference brackets the run
     typer.echo(
         f"backbone {cfg.backbone} (tiny), batch {cfg.data.batch_size}, {steps} steps, {torch.get_num_threads()} threads"
     )
-    typer.echo(f"bare loop:   {bare:8.1f} samples/s (loss + backward + step on batches in memory)")
-    typer.echo(f"bench train: {result.samples_per_second:8.1f} samples/s ({result.steps} steps, data from workers)")
-    typer.echo(f"ratio:       {result.samples_per_second / bare:8.3f} (target >= 0.95)")
+    typer.echo(
+        f"bare loop:   {bare:8.1f} samples/s (loss + backward + step on batches in memory; "
+        f"{before:.1f} before and {after:.1f} after bench train)"
+    )
+    typer.echo(
+        f"bench train: {trained:8.1f} samples/s (steps 4-{result.steps} of {result.steps}, data from workers; "
+        f"{result.samples_per_second:.1f} over all steps)"
+    )
+    typer.echo(f"ratio:       {trained / bare:8.3f} (target >= 0.95)")
     typer.echo(f"data wait:   {result.data_wait_fraction:8.1%} of step time (target < 5 %)")
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
+def _bare_loop(model: Any, optimizer: Any, batches: list[Any], steps: int) -> float:
+    """Samples/s of loss + backward + step over ``batches``, timed after 3 warm-up steps."""
+    start = 0.0
+    for index, batch in enumerate(batches[: steps + 3]):
+        if index == 3:
+            start = time.perf_counter()
+        loss, _ = model(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return steps * batches[0].pixels.shape[0] / (time.perf_counter() - start)
