@@ -37,3 +37,22 @@ def test_uniform_is_the_default_and_an_unknown_kind_is_a_user_error() -> None:
     assert backbone.config.timestep_sampling == "uniform"
     with pytest.raises(UserError, match="timestep_sampling must be one of uniform, cubic"):
         create_backbone("sd", "tiny", 64, {"timestep_sampling": "quadratic"})
+
+
+def test_sd_zero_terminal_snr_trains_v_and_samples_from_pure_noise() -> None:
+    backbone = create_backbone("sd", "tiny", 64, {"zero_terminal_snr": True})
+    scheduler = backbone.noise_scheduler
+    assert scheduler.config.prediction_type == "v_prediction"
+    assert float(scheduler.alphas_cumprod[-1]) < 1e-6  # nothing of the image is left at the last step
+    plain = create_backbone("sd", "tiny", 64, {})
+    assert float(plain.noise_scheduler.alphas_cumprod[-1]) > 1e-3  # SD 1.5's schedule keeps a trace
+    assert backbone._sampler().config.prediction_type == "v_prediction"
+    images = backbone.sample(
+        torch.rand(1, 5, 64, 64), ["a red circle"], steps=2, guidance=1.0, generator=torch.Generator().manual_seed(0)
+    )
+    assert images.shape == (1, 3, 64, 64) and float(images.min()) >= 0 and float(images.max()) <= 1
+
+
+def test_zero_terminal_snr_refuses_a_frozen_pretrained_base() -> None:
+    with pytest.raises(UserError, match="zero_terminal_snr needs model.train_base"):
+        create_backbone("sd", "tiny", 64, {"zero_terminal_snr": True, "train_base": False})
