@@ -28,7 +28,9 @@ def noise_fractions(kind: str, batch: int, device: torch.device | str | None = N
     return u if kind == "uniform" else 1 - u**3
 
 
-def discrete_timesteps(kind: str, batch: int, num_train_timesteps: int, device: torch.device | str | None = None):
+def discrete_timesteps(
+    kind: str, batch: int, num_train_timesteps: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Integer DDPM timesteps in ``[0, num_train_timesteps)`` drawn as ``kind`` says (uniform: ``randint``)."""
     check_timestep_sampling(kind)
     if kind == "uniform":

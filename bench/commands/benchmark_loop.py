@@ -57,8 +57,8 @@ def benchmark_loop_command(
         result = train_run(cfg, run, resume=False, quiet=True)
         # the same window as the bare loop's: after 3 warm-up steps (the first one counts FLOPs for the meter)
         steady = [r for r in run.read_log() if r["step"] > 3 and r.get("samples_per_s")]
-        samples = len(steady) * cfg.data.batch_size
-        trained = samples / sum(cfg.data.batch_size / r["samples_per_s"] for r in steady)
+        # one step per line (accumulation 1), so the window's rate is the harmonic mean of the lines' rates
+        trained = len(steady) / sum(1 / r["samples_per_s"] for r in steady)
     after = _bare_loop(model, optimizer, batches, steps)
     bare = (before + after) / 2  # the machine's speed drifts; the reference brackets the run
     typer.echo(
