@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from backbones.prediction import check_prediction
 from backbones.timesteps import check_timestep_sampling
 from bench.config import load_toml, update_dataclass
 from bench.errors import UserError
@@ -68,6 +69,10 @@ class BackboneConfig:
     #: start the control module's output layers at zero (ControlNet's zero convolutions): they keep a pretrained
     #: base's prediction unchanged at first; where the base trains from scratch (tiny) they only delay the hint
     zero_init_control: bool = True
+    #: what the denoiser predicts: "epsilon" (as the real systems were trained) or "v" (velocity: at the noisiest
+    #: levels the target is the image, so colors must come from the hint; needs train_base; see
+    #: `backbones.prediction`)
+    prediction: str = "epsilon"
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -79,8 +84,14 @@ class BackboneConfig:
         cfg = update_dataclass(cfg, overrides or {}, prefix="model")
         try:
             check_timestep_sampling(cfg.timestep_sampling)
+            check_prediction(cfg.prediction)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        if cfg.prediction != "epsilon" and not cfg.train_base:
+            raise UserError(
+                f"model.prediction = {cfg.prediction!r} needs model.train_base = true: a pretrained base predicts the "
+                "noise it was trained to predict"
+            )
         return cfg
 
 

@@ -40,6 +40,7 @@ from backbones.cascade_schedule import (
 )
 from backbones.cascade_unet import default_control_blocks, resblock_channels
 from backbones.efficientnet_encoder import ARCHITECTURES
+from backbones.prediction import velocity
 from bench.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -79,7 +80,8 @@ class CascadeConfig(BackboneConfig):
     caption_dropout: float = 0.05
     #: keep text embeddings of seen captions (the text encoder is frozen; embeddings never change)
     cache_text_embeddings: bool = True
-    #: "p2" (1 / (1 + SNR), Stability's ControlNet training) or "adaptive" (gdf's AdaptiveLossWeight)
+    #: "p2" (1 / (1 + SNR), Stability's ControlNet training), "adaptive" (gdf's AdaptiveLossWeight) or "none"
+    #: (plain MSE, the usual weighting of a v target)
     loss_weight: str = "p2"
     #: stage C ResBlock visits the control is added before; empty = the default for this stage C's depth
     control_blocks: tuple[int, ...] = ()
@@ -274,12 +276,18 @@ class StableCascadeControl(Backbone):
         text = self.encode_text(self._drop_captions(batch.captions))
         control = self.control_features(batch.hint, latents.shape[-1])
         pred = self.predict(noised, noise_cond(snr), text, control)
-        per_image = F.mse_loss(pred.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3))
-        weight = p2_weight(snr) if self.loss_weighting is None else self.loss_weighting(snr)
+        target = noise if self.config.prediction == "epsilon" else velocity(latents, noise, a, b)
+        per_image = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        weight = self._loss_weight(snr)
         loss = (per_image * weight).mean()
         if self.loss_weighting is not None and latents.device.type != "meta":
             self.loss_weighting.update(snr, per_image)
         return loss, {"mse": per_image.mean().detach(), "t_mean": t.mean()}
+
+    def _loss_weight(self, snr: torch.Tensor) -> torch.Tensor:
+        if self.loss_weighting is not None:
+            return self.loss_weighting(snr)
+        return p2_weight(snr) if self.config.loss_weight == "p2" else torch.ones_like(snr)
 
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
         yield from self.control.parameters()
@@ -310,14 +318,16 @@ class StableCascadeControl(Backbone):
             seq, pooled = torch.cat([seq, useq]), torch.cat([pooled, upooled])
             control = [torch.cat([c, c]) if c is not None else None for c in control]
 
-        def predict_eps(x_t: torch.Tensor, t_cond: torch.Tensor) -> torch.Tensor:
+        def predict_output(x_t: torch.Tensor, t_cond: torch.Tensor) -> torch.Tensor:
             if not guided:
                 return self.predict(x_t, t_cond, (seq, pooled), control)
             pred = self.predict(torch.cat([x_t, x_t]), torch.cat([t_cond, t_cond]), (seq, pooled), control).float()
             cond, uncond = pred.chunk(2)
             return guide(cond, uncond, guidance, self.config.cfg_rho)
 
-        latents = sample_ddpm(predict_eps, x, steps, generator, shift=self.config.sampling_shift)
+        latents = sample_ddpm(
+            predict_output, x, steps, generator, shift=self.config.sampling_shift, prediction=self.config.prediction
+        )
         images = self.codec.decode(latents, list(prompts), generator)
         if images.shape[-1] != size or images.shape[-2] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)

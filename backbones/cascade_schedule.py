@@ -21,12 +21,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from backbones.prediction import epsilon_from
 from backbones.timesteps import noise_fractions
 
 #: gdf's cosine offset and variance clamp
 COSINE_S = 0.008
 VAR_RANGE = (1e-4, 0.9999)
-LOSS_WEIGHTS = ("p2", "adaptive")
+LOSS_WEIGHTS = ("p2", "adaptive", "none")
 
 
 def _min_var() -> float:
@@ -107,19 +108,22 @@ def ddpm_step(
 
 
 def sample_ddpm(
-    predict_eps: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     steps: int,
     generator: torch.Generator,
     shift: float = 1.0,
+    prediction: str = "epsilon",
 ) -> torch.Tensor:
-    """x_0 from pure noise ``x`` after ``steps`` DDPM steps; ``predict_eps(x_t, t_cond)`` is the (guided) model."""
+    """x_0 from pure noise ``x`` after ``steps`` DDPM steps; ``predict(x_t, t_cond)`` is the (guided) model, whose
+    output is epsilon or v as ``prediction`` says (`backbones.prediction`)."""
     grid = torch.linspace(1.0, 0.0, steps + 1)
     log_snrs = log_snr(grid, shift).to(x.device)
     x0 = x
     for i in range(steps):
         cond = noise_cond(log_snrs[i]).expand(x.shape[0])
-        eps = predict_eps(x, cond).float()
+        a, b = scalers(log_snrs[i])
+        eps = epsilon_from(predict(x, cond).float(), x, a, b, prediction)
         noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
         x, x0 = ddpm_step(x, eps, log_snrs[i], log_snrs[i + 1], noise)
     return x0

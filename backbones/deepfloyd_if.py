@@ -36,6 +36,7 @@ from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
 from backbones.if_text import MAX_TOKENS, default_cache_dir
 from backbones.if_upscaler import Upscaler
+from backbones.prediction import epsilon_from, velocity
 from backbones.timesteps import discrete_timesteps
 from bench.errors import UserError
 
@@ -129,6 +130,10 @@ class DeepFloydIF(Backbone):
             text_source = config.text_encoder or config.pretrained
             parts = full_parts(config.pretrained, text_source, dtype, config.variant, config.load_weights, cache_dir)
         self.unet, self.noise_scheduler, self.embedder = parts.unet, parts.noise_scheduler, parts.embedder
+        if config.prediction == "v":  # diffusers' DDPM steps on v with IF's learned-range variance too
+            self.noise_scheduler = type(self.noise_scheduler).from_config(
+                self.noise_scheduler.config, prediction_type="v_prediction"
+            )
         self.text_width = parts.text_width
         self.hint_size = hint_size_for(resolution)
         stages = round(math.log2(self.hint_size // STAGE_I_SIZE))
@@ -211,15 +216,23 @@ class DeepFloydIF(Backbone):
         t = discrete_timesteps(self.config.timestep_sampling, x0.shape[0], steps, x0.device)
         xt = self.noise_scheduler.add_noise(x0, noise, t)
         out = self.predict(xt, t, self.encode_text(self._drop_captions(batch.captions)), hint)
-        channels = x0.shape[1]
-        mse = F.mse_loss(out[:, :channels].float(), noise.float())
+        channels, kind = x0.shape[1], self.config.prediction
+        a, b = self._scalers(t, x0)
+        target = noise if kind == "epsilon" else velocity(x0, noise, a, b)
+        mse = F.mse_loss(out[:, :channels].float(), target.float())
         logs: dict[str, Any] = {"mse": mse.detach(), "t_mean": t.float().mean()}
         loss = mse
         if out.shape[1] == 2 * channels and self.config.variance_loss_weight > 0:
-            vb = variance_term(self.noise_scheduler.alphas_cumprod, x0, xt, t, out[:, :channels], out[:, channels:])
+            eps = epsilon_from(out[:, :channels].float(), xt.float(), a, b, kind)
+            vb = variance_term(self.noise_scheduler.alphas_cumprod, x0, xt, t, eps, out[:, channels:])
             loss = loss + self.config.variance_loss_weight * vb
             logs["vb"] = vb.detach()
         return loss, logs
+
+    def _scalers(self, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, b) of ``x_t = a x0 + b eps`` at integer timesteps ``t``, shaped to broadcast over ``like``."""
+        abar = self.noise_scheduler.alphas_cumprod.to(like.device, torch.float32)[t].view(-1, 1, 1, 1)
+        return abar.sqrt(), (1 - abar).sqrt()
 
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
         yield from self.control.parameters()

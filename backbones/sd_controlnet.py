@@ -55,10 +55,10 @@ class SDConfig(BackboneConfig):
     sampler: str = "ddim"
     #: ControlNet output scale at sampling time
     conditioning_scale: float = 1.0
-    #: Lin et al. 2024's fix of SD's schedule: betas rescaled to zero terminal SNR, v-prediction, trailing sampler
-    #: steps. SD 1.5's own schedule leaves 0.068 of the image in x_T, so a model can learn colors from that trace
-    #: rather than from the hint, and samples (which start from pure noise) then take their colors from the noise.
-    #: A pretrained SD 1.5 (full) was trained without it; only a base trained from scratch (tiny) can use it.
+    #: Lin et al. 2024's fix of SD's schedule: betas rescaled to zero terminal SNR and trailing sampler steps (with
+    #: ``prediction = "v"``). SD 1.5's own schedule leaves 0.068 of the image in x_T, so a model can learn colors
+    #: from that trace rather than from the hint, and samples (which start from pure noise) then take their colors
+    #: from the noise. A pretrained SD 1.5 (full) was trained without it; only a base trained from scratch can.
     zero_terminal_snr: bool = False
     #: tiny preset: UNet base width and text width; seed of the frozen tiny parts' initialisation
     tiny_width: int = 32
@@ -107,17 +107,15 @@ class SDControlNet(Backbone):
         self._check_hint_embedding(parts)
         self.unet, self.vae, self.text_encoder = parts.unet, parts.vae, parts.text_encoder
         self.tokenizer, self.noise_scheduler, self.vae_factor = parts.tokenizer, parts.noise_scheduler, parts.vae_factor
-        if config.zero_terminal_snr:
-            if not config.train_base:
-                raise UserError(
-                    "model.zero_terminal_snr needs model.train_base = true: a pretrained SD 1.5 UNet was trained on "
-                    "its own schedule with epsilon targets"
-                )
+        if config.zero_terminal_snr and config.prediction != "v":
+            raise UserError(
+                'model.zero_terminal_snr needs model.prediction = "v": at zero SNR the noisy input is the noise '
+                "itself, so an epsilon target says nothing about the image"
+            )
+        if config.prediction == "v":
+            extra = {"rescale_betas_zero_snr": True, "timestep_spacing": "trailing"} if config.zero_terminal_snr else {}
             self.noise_scheduler = type(self.noise_scheduler).from_config(
-                self.noise_scheduler.config,
-                rescale_betas_zero_snr=True,
-                prediction_type="v_prediction",
-                timestep_spacing="trailing",
+                self.noise_scheduler.config, prediction_type="v_prediction", **extra
             )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.init_seed + 1)
