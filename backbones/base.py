@@ -73,6 +73,9 @@ class BackboneConfig:
     #: levels the target is the image, so colors must come from the hint; needs train_base; see
     #: `backbones.prediction`)
     prediction: str = "epsilon"
+    #: with prediction = "v": the loss weight where the input is all noise (1 = the plain v loss, 0 = the epsilon
+    #: loss's weighting); each level gets ``a^2 + w * b^2`` (`backbones.prediction.v_loss_weight`)
+    high_noise_weight: float = 1.0
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -87,6 +90,8 @@ class BackboneConfig:
             check_prediction(cfg.prediction)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        if not 0.0 <= cfg.high_noise_weight <= 1.0:
+            raise UserError(f"model.high_noise_weight must be in [0, 1], got {cfg.high_noise_weight}")
         if cfg.prediction != "epsilon" and not cfg.train_base:
             raise UserError(
                 f"model.prediction = {cfg.prediction!r} needs model.train_base = true: a pretrained base predicts the "

@@ -40,7 +40,7 @@ from backbones.cascade_schedule import (
 )
 from backbones.cascade_unet import default_control_blocks, resblock_channels
 from backbones.efficientnet_encoder import ARCHITECTURES
-from backbones.prediction import velocity
+from backbones.prediction import per_sample_loss
 from bench.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -276,8 +276,8 @@ class StableCascadeControl(Backbone):
         text = self.encode_text(self._drop_captions(batch.captions))
         control = self.control_features(batch.hint, latents.shape[-1])
         pred = self.predict(noised, noise_cond(snr), text, control)
-        target = noise if self.config.prediction == "epsilon" else velocity(latents, noise, a, b)
-        per_image = F.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        config = self.config
+        per_image = per_sample_loss(pred, latents, noise, a, b, config.prediction, config.high_noise_weight)
         weight = self._loss_weight(snr)
         loss = (per_image * weight).mean()
         if self.loss_weighting is not None and latents.device.type != "meta":

@@ -36,7 +36,7 @@ from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
 from backbones.if_text import MAX_TOKENS, default_cache_dir
 from backbones.if_upscaler import Upscaler
-from backbones.prediction import epsilon_from, velocity
+from backbones.prediction import epsilon_from, per_sample_loss
 from backbones.timesteps import discrete_timesteps
 from bench.errors import UserError
 
@@ -130,9 +130,12 @@ class DeepFloydIF(Backbone):
             text_source = config.text_encoder or config.pretrained
             parts = full_parts(config.pretrained, text_source, dtype, config.variant, config.load_weights, cache_dir)
         self.unet, self.noise_scheduler, self.embedder = parts.unet, parts.noise_scheduler, parts.embedder
-        if config.prediction == "v":  # diffusers' DDPM steps on v with IF's learned-range variance too
+        if config.prediction == "v":
+            # diffusers' DDPM steps on v with IF's learned-range variance too. Trailing steps start sampling at
+            # t = 999, where IF's cosine schedule leaves nothing of the image (IF's own leading steps start at
+            # t = 950, which still holds 0.076 of it, a trace pure noise lacks): Lin et al.'s sampling fix
             self.noise_scheduler = type(self.noise_scheduler).from_config(
-                self.noise_scheduler.config, prediction_type="v_prediction"
+                self.noise_scheduler.config, prediction_type="v_prediction", timestep_spacing="trailing"
             )
         self.text_width = parts.text_width
         self.hint_size = hint_size_for(resolution)
@@ -218,8 +221,7 @@ class DeepFloydIF(Backbone):
         out = self.predict(xt, t, self.encode_text(self._drop_captions(batch.captions)), hint)
         channels, kind = x0.shape[1], self.config.prediction
         a, b = self._scalers(t, x0)
-        target = noise if kind == "epsilon" else velocity(x0, noise, a, b)
-        mse = F.mse_loss(out[:, :channels].float(), target.float())
+        mse = per_sample_loss(out[:, :channels], x0, noise, a, b, kind, self.config.high_noise_weight).mean()
         logs: dict[str, Any] = {"mse": mse.detach(), "t_mean": t.float().mean()}
         loss = mse
         if out.shape[1] == 2 * channels and self.config.variance_loss_weight > 0:

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
+from backbones.prediction import per_sample_loss
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
 from backbones.text_encoders import tokenize
 from backbones.timesteps import discrete_timesteps
@@ -215,9 +215,12 @@ class SDControlNet(Backbone):
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         text = self.encode_text(self._drop_captions(batch.captions))
         pred = self.predict(noisy, t, text, batch.hint)
-        kind = self.noise_scheduler.config.prediction_type
-        target = noise if kind == "epsilon" else self.noise_scheduler.get_velocity(latents, noise, t)
-        loss = F.mse_loss(pred.float(), target.float())
+        abar = self.noise_scheduler.alphas_cumprod.to(latents.device, torch.float32)[t].view(-1, 1, 1, 1)
+        config = self.config
+        per_sample = per_sample_loss(
+            pred, latents, noise, abar.sqrt(), (1 - abar).sqrt(), config.prediction, config.high_noise_weight
+        )
+        loss = per_sample.mean()
         return loss, {"mse": loss.detach(), "t_mean": t.float().mean()}
 
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:

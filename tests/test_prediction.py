@@ -9,7 +9,7 @@ from backbones import create_backbone
 from backbones.base import Batch
 from backbones.cascade_schedule import log_snr, sample_ddpm, scalers
 from backbones.if_schedule import denoise
-from backbones.prediction import epsilon_from, velocity
+from backbones.prediction import epsilon_from, per_sample_loss, velocity
 from bench.errors import UserError
 
 
@@ -22,6 +22,19 @@ def test_velocity_and_back_to_the_noise() -> None:
     assert torch.allclose(epsilon_from(v, x_t, a, b, "v"), noise, atol=1e-5)
     assert torch.equal(epsilon_from(noise, x_t, a, b, "epsilon"), noise)
     assert torch.allclose(v[0], -x0[0], atol=0.05)  # at the noisiest level the target is (minus) the image
+
+
+def test_high_noise_weight_runs_from_the_epsilon_loss_to_the_v_loss() -> None:
+    x0, noise, pred = torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
+    a = torch.tensor([0.05, 0.5, 0.99]).view(-1, 1, 1, 1)
+    b = (1 - a**2).sqrt()
+    x_t = a * x0 + b * noise
+    as_eps = per_sample_loss(epsilon_from(pred, x_t, a, b, "v"), x0, noise, a, b, "epsilon")
+    assert torch.allclose(per_sample_loss(pred, x0, noise, a, b, "v", 0.0), as_eps, rtol=1e-4)
+    plain_v = (pred - velocity(x0, noise, a, b)).pow(2).mean(dim=(1, 2, 3))
+    assert torch.allclose(per_sample_loss(pred, x0, noise, a, b, "v", 1.0), plain_v)
+    half = per_sample_loss(pred, x0, noise, a, b, "v", 0.5)
+    assert bool((as_eps <= half + 1e-6).all() and (half <= plain_v + 1e-6).all())
 
 
 def test_cascade_sampler_lands_on_the_data_from_an_exact_v_model() -> None:
@@ -66,6 +79,8 @@ def test_every_backbone_trains_and_samples_with_v(name: str) -> None:
 def test_v_needs_a_base_that_trains_and_a_known_name() -> None:
     with pytest.raises(UserError, match="prediction = 'v' needs model.train_base = true"):
         create_backbone("cascade", "tiny", 64, {"prediction": "v", "train_base": False})
+    with pytest.raises(UserError, match="high_noise_weight must be in"):
+        create_backbone("sd", "tiny", 64, {"prediction": "v", "high_noise_weight": 2.0})
     with pytest.raises(UserError, match="prediction must be one of epsilon, v"):
         create_backbone("if", "tiny", 64, {"prediction": "x0"})
 
