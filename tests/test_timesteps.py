@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from backbones import create_backbone
+from backbones import create_backbone, get_backbone_class
 from backbones.cascade_schedule import sample_t
 from backbones.timesteps import discrete_timesteps, noise_fractions
 from bench.errors import UserError
@@ -33,8 +33,9 @@ def test_cascade_continuous_timesteps_follow_the_setting() -> None:
 
 
 def test_uniform_is_the_default_and_an_unknown_kind_is_a_user_error() -> None:
-    backbone = create_backbone("sd", "tiny", 64, {})
-    assert backbone.config.timestep_sampling == "uniform"
+    for name in ("sd", "cascade", "if"):  # the full presets train as the real systems did
+        config = get_backbone_class(name).config_class.from_preset(name, "full")
+        assert config.timestep_sampling == "uniform" and config.prediction == "epsilon" and config.zero_init_control
     with pytest.raises(UserError, match="timestep_sampling must be one of uniform, cubic"):
         create_backbone("sd", "tiny", 64, {"timestep_sampling": "quadratic"})
 
