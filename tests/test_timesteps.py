@@ -45,7 +45,7 @@ def test_sd_zero_terminal_snr_trains_v_and_samples_from_pure_noise() -> None:
     scheduler = backbone.noise_scheduler
     assert scheduler.config.prediction_type == "v_prediction"
     assert float(scheduler.alphas_cumprod[-1]) < 1e-6  # nothing of the image is left at the last step
-    plain = create_backbone("sd", "tiny", 64, {})
+    plain = create_backbone("sd", "tiny", 64, {"zero_terminal_snr": False, "prediction": "epsilon"})
     assert float(plain.noise_scheduler.alphas_cumprod[-1]) > 1e-3  # SD 1.5's schedule keeps a trace
     assert backbone._sampler().config.prediction_type == "v_prediction"
     images = backbone.sample(
