@@ -18,6 +18,7 @@ it), so ``data.fetch_threads`` requests are in flight while the model trains.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -194,6 +195,10 @@ def _worker_init(_: int) -> None:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    # a lower priority: where cores are few (2 here), the worker takes the cycles the training threads leave
+    # idle instead of preempting them; the prefetched batches cover its slower turns
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
 
 
 class TrainStream:
