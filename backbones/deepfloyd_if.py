@@ -36,7 +36,7 @@ from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
 from backbones.if_text import MAX_TOKENS, default_cache_dir
 from backbones.if_upscaler import Upscaler
-from backbones.prediction import epsilon_from, per_sample_loss
+from backbones.prediction import discrete_scalers, epsilon_from, per_sample_loss
 from backbones.timesteps import discrete_timesteps
 from bench.errors import UserError
 
@@ -220,7 +220,7 @@ class DeepFloydIF(Backbone):
         xt = self.noise_scheduler.add_noise(x0, noise, t)
         out = self.predict(xt, t, self.encode_text(self._drop_captions(batch.captions)), hint)
         channels, kind = x0.shape[1], self.config.prediction
-        a, b = self._scalers(t, x0)
+        a, b = discrete_scalers(self.noise_scheduler.alphas_cumprod, t)
         mse = per_sample_loss(out[:, :channels], x0, noise, a, b, kind, self.config.high_noise_weight).mean()
         logs: dict[str, Any] = {"mse": mse.detach(), "t_mean": t.float().mean()}
         loss = mse
@@ -230,11 +230,6 @@ class DeepFloydIF(Backbone):
             loss = loss + self.config.variance_loss_weight * vb
             logs["vb"] = vb.detach()
         return loss, logs
-
-    def _scalers(self, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a, b) of ``x_t = a x0 + b eps`` at integer timesteps ``t``, shaped to broadcast over ``like``."""
-        abar = self.noise_scheduler.alphas_cumprod.to(like.device, torch.float32)[t].view(-1, 1, 1, 1)
-        return abar.sqrt(), (1 - abar).sqrt()
 
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
         yield from self.control.parameters()

@@ -29,6 +29,12 @@ def velocity(x0: torch.Tensor, noise: torch.Tensor, a: torch.Tensor, b: torch.Te
     return a * noise - b * x0
 
 
+def discrete_scalers(alphas_cumprod: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) of a DDPM schedule at integer timesteps ``t``, shaped ``B x 1 x 1 x 1`` (float32, ``t``'s device)."""
+    abar = alphas_cumprod.to(t.device, torch.float32)[t].view(-1, 1, 1, 1)
+    return abar.sqrt(), (1 - abar).sqrt()
+
+
 def epsilon_from(
     prediction: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, kind: str
 ) -> torch.Tensor:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
-from backbones.prediction import per_sample_loss
+from backbones.prediction import discrete_scalers, per_sample_loss
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
 from backbones.text_encoders import tokenize
 from backbones.timesteps import discrete_timesteps
@@ -215,12 +215,8 @@ class SDControlNet(Backbone):
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         text = self.encode_text(self._drop_captions(batch.captions))
         pred = self.predict(noisy, t, text, batch.hint)
-        abar = self.noise_scheduler.alphas_cumprod.to(latents.device, torch.float32)[t].view(-1, 1, 1, 1)
-        config = self.config
-        per_sample = per_sample_loss(
-            pred, latents, noise, abar.sqrt(), (1 - abar).sqrt(), config.prediction, config.high_noise_weight
-        )
-        loss = per_sample.mean()
+        a, b = discrete_scalers(self.noise_scheduler.alphas_cumprod, t)
+        loss = per_sample_loss(pred, latents, noise, a, b, self.config.prediction, self.config.high_noise_weight).mean()
         return loss, {"mse": loss.detach(), "t_mean": t.float().mean()}
 
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
