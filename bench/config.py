@@ -75,6 +75,10 @@ class OptimConfig:
     #: images per optimizer step; gradient accumulation = effective_batch / (batch_size x processes)
     effective_batch: int = 8
     warmup_steps: int = 20
+    #: how the rate anneals over the end of the budget: constant, linear or cosine (see bench/lr_schedule.py)
+    lr_decay: str = "constant"
+    #: share of the budget, at its end, over which the rate anneals to zero (1.0: the whole run after warmup)
+    decay_share: float = 1.0
     #: max global gradient norm (0 = no clipping)
     grad_clip: float = 1.0
     #: EMA decay of the trainable weights (0 = no EMA)
@@ -83,6 +87,14 @@ class OptimConfig:
     mixed_precision: str = "no"
     #: bitsandbytes 8-bit Adam (GPU only)
     use_8bit_adam: bool = False
+
+    def __post_init__(self) -> None:
+        from bench.lr_schedule import DECAYS
+
+        if self.lr_decay not in DECAYS:
+            raise ValueError(f"optim.lr_decay must be one of {', '.join(DECAYS)}, got {self.lr_decay!r}")
+        if not 0.0 < self.decay_share <= 1.0:
+            raise ValueError(f"optim.decay_share must be in (0, 1], got {self.decay_share}")
 
 
 @dataclass

@@ -30,6 +30,7 @@ from bench.budget import BudgetMeter
 from bench.config import RunConfig, dumps_toml
 from bench.data.loader import TrainStream
 from bench.errors import UserError
+from bench.lr_schedule import lr_factor
 from bench.rundir import BUDGET, CONFIG, ENV, SAMPLES, Checkpoint, RunDir, environment, mark_name
 from bench.training_state import EMA, load_state, rng_state, save_state, set_rng_state
 
@@ -125,13 +126,18 @@ class Trainer:
         if not self.params:
             raise UserError(f"backbone '{cfg.backbone}' ({cfg.preset}) has no trainable parameters")
         optimizer = _optimizer(cfg, self.params)
-        warmup = max(1, cfg.optim.warmup_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        self.meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, self.accelerator.device)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         self.model, self.optimizer, self.scheduler = self.accelerator.prepare(self.backbone, optimizer, scheduler)
         self.ema = EMA(self.params, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
-        self.meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, self.accelerator.device)
         self.stream = TrainStream(cfg)
         self.step = 0
+
+    def _lr_factor(self, step: int) -> float:
+        """The rate factor of optimizer step ``step``, from the share of the budget spent before it."""
+        optim = self.cfg.optim
+        share = self.meter.usd / self.cfg.budget.usd
+        return lr_factor(step, share, optim.warmup_steps, optim.lr_decay, optim.decay_share)
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     def _fill_checkpoint(self, folder: Path) -> None:

@@ -91,6 +91,22 @@ def test_user_hint_keeps_exact_stroke_colors(files: dict[str, Path]) -> None:
         load_user_hint(np.zeros((60, 40, 3), np.uint8), read_rgba(files["rgba.png"]), 32)
 
 
+def test_user_hint_keeps_thin_strokes_of_a_large_drawing() -> None:
+    """A 1-px pen stroke on a 512 px drawing survives the shrink to 64 px with its exact color; an area that
+    holds two colors takes their mean; an area with no stroke stays empty."""
+    strokes = np.zeros((512, 512, 4), np.uint8)
+    strokes[100, 40:400] = (10, 200, 30, 255)  # a horizontal pen line, one pixel thick
+    strokes[296:304, 296] = (200, 0, 0, 255)  # two colors in one 8 x 8 area: red and blue
+    strokes[296:304, 297] = (0, 0, 200, 255)
+    hint = load_user_hint(np.full((512, 512, 3), 255, np.uint8), strokes, 64)
+    line = hint[:, 100 // 8, 40 // 8 : 400 // 8]
+    assert np.all(line[4] == 1.0)
+    assert np.allclose(line[1:4].T, np.array([10, 200, 30]) / 255, atol=1e-5)
+    assert np.allclose(hint[1:4, 296 // 8, 296 // 8], np.array([100, 0, 100]) / 255, atol=1e-5)
+    assert hint[4].sum() == len(range(40 // 8, 400 // 8)) + 1
+    assert np.all(hint[1:4][:, hint[4] == 0] == 0)
+
+
 @pytest.mark.parametrize("name", ["rgb.png", "gray.png", "one.png", "rgba.png", "g16.png"])
 def test_bench_hints_writes_a_picture(files: dict[str, Path], tmp_path: Path, name: str) -> None:
     out = tmp_path / f"out-{name}"
