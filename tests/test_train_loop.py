@@ -144,3 +144,23 @@ def test_resume_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "own config" in result.output
     result = runner.invoke(app, ["train", "--out", str(run.path), "--backbone", "fake"])
     assert result.exit_code == 2 and "already holds a run" in result.output
+
+
+def test_the_optimizer_is_fused_adamw_and_steps_like_the_plain_one() -> None:
+    """The fused AdamW (one kernel over all tensors) must take the same step as torch's reference loop."""
+    from bench.train import build_optimizer
+
+    cfg = _cfg("optim.weight_decay=0.01")
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(7))]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    fused = build_optimizer(cfg, params)
+    plain = torch.optim.AdamW(twins, lr=cfg.optim.lr, weight_decay=0.01, foreach=False)
+    assert fused.defaults["fused"] is True
+    for _ in range(3):
+        for group in (params, twins):
+            for p in group:
+                p.grad = torch.ones_like(p) * p.detach().sum()
+        fused.step()
+        plain.step()
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(params, twins, strict=True))

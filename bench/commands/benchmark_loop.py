@@ -18,8 +18,8 @@ def benchmark_loop_command(
     ),
     overrides: list[str] = typer.Option([], "--set", help="section.field=value overrides (repeatable)."),
 ) -> None:
-    """Print samples/s of a bare loop (loss, backward, step on batches already in memory) and of `bench train`,
-    their ratio (target >= 0.95), and `bench train`'s data-wait fraction (target < 5 %)."""
+    """Print samples/s of a bare loop (loss, backward, step of the run's optimizer on batches already in memory)
+    and of `bench train`, their ratio (target >= 0.95), and `bench train`'s data-wait fraction (target < 5 %)."""
     import torch
 
     from backbones import create_backbone
@@ -27,7 +27,7 @@ def benchmark_loop_command(
     from bench.config import resolve_config
     from bench.data.loader import TrainStream
     from bench.errors import UserError
-    from bench.train import start_run, train_run, validate_config
+    from bench.train import build_optimizer, start_run, train_run, validate_config
 
     if steps < 5:
         raise UserError("--steps must be at least 5")
@@ -40,7 +40,7 @@ def benchmark_loop_command(
     torch.manual_seed(cfg.seed)
     model = create_backbone(cfg.backbone, cfg.preset, cfg.data.resolution, cfg.model)
     model.train()
-    optimizer = torch.optim.AdamW(list(model.trainable_parameters()), lr=cfg.optim.lr)
+    optimizer = build_optimizer(cfg, list(model.trainable_parameters()))  # the one `bench train` steps
     counter = torch.utils.flop_counter.FlopCounterMode(display=False)
     with counter:
         loss, _ = model(batches[0])
