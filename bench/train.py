@@ -249,8 +249,10 @@ class Trainer:
         totals = {"wait": 0.0, "time": 0.0, "samples": 0}
         checkpoint = self.run.latest()
         interrupted = False
+        # a step's time runs from the previous step's to this one's: the bookkeeping between steps (meter, log
+        # line, progress bar) is part of what a step costs; a checkpoint write is not, and restarts the clock
+        step_start = time.perf_counter()
         while not self.meter.exhausted:
-            step_start = time.perf_counter()
             losses, logs, flops, wait = [], {}, 0.0, 0.0
             for _ in range(accumulation):
                 fetch = time.perf_counter()
@@ -264,7 +266,8 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update()
             self.step += 1
-            elapsed = time.perf_counter() - step_start
+            now = time.perf_counter()
+            elapsed, step_start = now - step_start, now
             samples = accumulation * self.cfg.data.batch_size * self.accelerator.num_processes
             before = self.meter.usd
             usd = self.meter.charge_step(elapsed, samples)
@@ -293,6 +296,7 @@ class Trainer:
                 reached = marks.pop(0)
                 if not marks or usd < marks[0]:
                     checkpoint = self.save_checkpoint(mark_name(reached))
+                    step_start = time.perf_counter()
             if stop.received is not None and not self.meter.exhausted:
                 checkpoint = self.save_checkpoint(mark_name(usd))
                 interrupted = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ def benchmark_loop_command(
         loss.backward()
     optimizer.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
-    before = _bare_loop(model, optimizer, batches, steps)
+    before_times = _bare_loop(model, optimizer, batches, steps)
     # a budget worth the same number of steps (+3 warm-up steps, which the loop's throughput includes)
     peak = A10_PEAK_FLOPS.get(cfg.optim.mixed_precision, A10_PEAK_FLOPS["no"]) * cfg.budget.utilisation
     usd = (steps + 3) * flops / peak * cfg.budget.price_per_hour / 3600 * 0.999
@@ -57,10 +58,16 @@ def benchmark_loop_command(
         result = train_run(cfg, run, resume=False, quiet=True)
         # the same window as the bare loop's: after 3 warm-up steps (the first one counts FLOPs for the meter)
         steady = [r for r in run.read_log() if r["step"] > 3 and r.get("samples_per_s")]
-        # one step per line (accumulation 1), so the window's rate is the harmonic mean of the lines' rates
-        trained = len(steady) / sum(1 / r["samples_per_s"] for r in steady)
-    after = _bare_loop(model, optimizer, batches, steps)
+        # one step per line (accumulation 1): each line's rate gives its step's time
+        train_times = [cfg.data.batch_size / r["samples_per_s"] for r in steady]
+    after_times = _bare_loop(model, optimizer, batches, steps)
+    size = cfg.data.batch_size
+    before, after, trained = (len(t) * size / sum(t) for t in (before_times, after_times, train_times))
     bare = (before + after) / 2  # the machine's speed drifts; the reference brackets the run
+    # medians: a shared machine's bursts of other load slow single steps of either loop; the median step is what
+    # the loop itself costs
+    bare_median = size / statistics.median(before_times + after_times)
+    train_median = size / statistics.median(train_times)
     typer.echo(
         f"backbone {cfg.backbone} (tiny), batch {cfg.data.batch_size}, {steps} steps, {torch.get_num_threads()} threads"
     )
@@ -73,17 +80,22 @@ def benchmark_loop_command(
         f"{result.samples_per_second:.1f} over all steps)"
     )
     typer.echo(f"ratio:       {trained / bare:8.3f} (target >= 0.95)")
+    typer.echo(
+        f"median step: {train_median / bare_median:8.3f} ratio ({bare_median:.1f} bare vs {train_median:.1f} "
+        "bench train samples/s at the median step time: robust to other load's bursts)"
+    )
     typer.echo(f"data wait:   {result.data_wait_fraction:8.1%} of step time (target < 5 %)")
 
 
-def _bare_loop(model: Any, optimizer: Any, batches: list[Any], steps: int) -> float:
-    """Samples/s of loss + backward + step over ``batches``, timed after 3 warm-up steps."""
-    start = 0.0
+def _bare_loop(model: Any, optimizer: Any, batches: list[Any], steps: int) -> list[float]:
+    """Seconds of each loss + backward + step over ``batches``, after 3 warm-up steps."""
+    times = []
     for index, batch in enumerate(batches[: steps + 3]):
-        if index == 3:
-            start = time.perf_counter()
+        start = time.perf_counter()
         loss, _ = model(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return steps * batches[0].pixels.shape[0] / (time.perf_counter() - start)
+        if index >= 3:
+            times.append(time.perf_counter() - start)
+    return times
