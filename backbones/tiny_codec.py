@@ -66,7 +66,9 @@ class CodecSpec:
 
 CODECS: dict[str, CodecSpec] = {
     "sd": CodecSpec("sd", block_out_channels=(16, 32, 64), latent_channels=4, steps=4000),
-    "cascade": CodecSpec("cascade", block_out_channels=(16, 32, 64, 64, 128), latent_channels=16, lr=5e-4, l1_weight=0.0),
+    "cascade": CodecSpec(
+        "cascade", block_out_channels=(16, 32, 64, 64, 128), latent_channels=16, lr=5e-4, l1_weight=0.0
+    ),
 }
 
 
