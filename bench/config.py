@@ -89,12 +89,9 @@ class OptimConfig:
     use_8bit_adam: bool = False
 
     def __post_init__(self) -> None:
-        from bench.lr_schedule import DECAYS
+        from bench.lr_schedule import check_decay
 
-        if self.lr_decay not in DECAYS:
-            raise ValueError(f"optim.lr_decay must be one of {', '.join(DECAYS)}, got {self.lr_decay!r}")
-        if not 0.0 < self.decay_share <= 1.0:
-            raise ValueError(f"optim.decay_share must be in (0, 1], got {self.decay_share}")
+        check_decay(self.lr_decay, self.decay_share)
 
 
 @dataclass

@@ -14,12 +14,19 @@ import math
 DECAYS = ("constant", "linear", "cosine")
 
 
+def check_decay(decay: str, decay_share: float) -> None:
+    """Refuse an unknown anneal shape or a share outside (0, 1] (ValueError, turned into one line by the config)."""
+    if decay not in DECAYS:
+        raise ValueError(f"optim.lr_decay must be one of {', '.join(DECAYS)}, got {decay!r}")
+    if not 0.0 < decay_share <= 1.0:
+        raise ValueError(f"optim.decay_share must be in (0, 1], got {decay_share}")
+
+
 def lr_factor(step: int, spent_share: float, warmup_steps: int, decay: str, decay_share: float) -> float:
     """Multiplier of the peak rate for optimizer step ``step`` (0-based) taken with ``spent_share`` of the budget
     already spent: ``(step + 1) / warmup_steps`` while warming up, times the anneal's value once the run is in its
     last ``decay_share`` of the budget (1 before it, 0 at the budget)."""
-    if decay not in DECAYS:
-        raise ValueError(f"optim.lr_decay must be one of {', '.join(DECAYS)}, got {decay!r}")
+    check_decay(decay, decay_share)
     warm = min(1.0, (step + 1) / max(1, warmup_steps))
     if decay == "constant" or decay_share <= 0:
         return warm

@@ -35,6 +35,7 @@ def benchmark_loop_command(
     cfg = resolve_config(backbone, "tiny", None, overrides)
     cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, effective_batch=cfg.data.batch_size))
     validate_config(cfg)
+    size = cfg.data.batch_size
     stream = TrainStream(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, num_workers=0)))
     batches = [next(stream) for _ in range(steps + 3)]
 
@@ -59,9 +60,8 @@ def benchmark_loop_command(
         # the same window as the bare loop's: after 3 warm-up steps (the first one counts FLOPs for the meter)
         steady = [r for r in run.read_log() if r["step"] > 3 and r.get("samples_per_s")]
         # one step per line (accumulation 1): each line's rate gives its step's time
-        train_times = [cfg.data.batch_size / r["samples_per_s"] for r in steady]
+        train_times = [size / r["samples_per_s"] for r in steady]
     after_times = _bare_loop(model, optimizer, batches, steps)
-    size = cfg.data.batch_size
     before, after, trained = (len(t) * size / sum(t) for t in (before_times, after_times, train_times))
     bare = (before + after) / 2  # the machine's speed drifts; the reference brackets the run
     # medians: a shared machine's bursts of other load slow single steps of either loop; the median step is what
