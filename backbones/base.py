@@ -76,6 +76,9 @@ class BackboneConfig:
     #: with prediction = "v": the loss weight where the input is all noise (1 = the plain v loss, 0 = the epsilon
     #: loss's weighting); each level gets ``a^2 + w * b^2`` (`backbones.prediction.v_loss_weight`)
     high_noise_weight: float = 1.0
+    #: threads a training step uses on a CPU (0: every core the data workers leave, at least 2); a step made of
+    #: many small operations can run faster on one thread, which also leaves a core to the data worker
+    cpu_threads: int = 0
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:

@@ -14,6 +14,8 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,33 @@ def _accumulation_steps(cfg: RunConfig, processes: int) -> int:
     return cfg.optim.effective_batch // per_step
 
 
+def training_threads(cfg: RunConfig, backbone: Backbone) -> int | None:
+    """Torch threads for a training step on this CPU, or None to leave torch's (a GPU, or OMP_NUM_THREADS set).
+
+    By default the data workers keep their cores (OpenMP threads competing with them spin-wait, which makes small
+    CPU steps slower), but the step keeps two threads: on 2 cores with the tiny preset's one light worker, 2
+    threads train the tiny sd 29 % faster than 1. A backbone's ``cpu_threads`` overrides that where its step is
+    many small operations (the tiny cascade trains faster on one thread)."""
+    if torch.cuda.is_available() or "OMP_NUM_THREADS" in os.environ:
+        return None
+    wanted = int(backbone.config.cpu_threads)  # validate_config refused a negative one
+    cores = os.cpu_count() or 1
+    return wanted or min(cores, max(2, cores - cfg.data.num_workers))
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block on ``threads`` torch threads (None: as they are), then restore the previous count, so that
+    what runs after a training in the same process (`bench run`'s evaluation) keeps its own."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def build_optimizer(cfg: RunConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The run's AdamW. The fused kernel where torch has one for the parameters' device (CPU and CUDA): it
     updates every tensor in one pass instead of a Python loop of small ops per tensor, which on 2 CPU cores made
@@ -111,12 +140,6 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, run: RunDir, quiet: bool = False) -> None:
         self.cfg, self.run, self.quiet = cfg, run, quiet
-        if not torch.cuda.is_available() and "OMP_NUM_THREADS" not in os.environ:
-            # leave the data workers their cores (OpenMP threads competing with them spin-wait, which makes small
-            # CPU steps slower), but keep two threads: on 2 cores with the tiny preset's one light worker, 2
-            # threads train 11 % faster than 1 (`bench benchmark loop`: 17.6 vs 15.8 samples/s)
-            cores = os.cpu_count() or 1
-            torch.set_num_threads(min(cores, max(2, cores - cfg.data.num_workers)))
         torch.manual_seed(cfg.seed)
         self.accelerator = Accelerator(
             cpu=not torch.cuda.is_available(),
@@ -126,6 +149,7 @@ class Trainer:
         if self.accelerator.num_processes > 1:
             self.accelerator.gradient_accumulation_steps = _accumulation_steps(cfg, self.accelerator.num_processes)
         self.backbone: Backbone = create_backbone(cfg.backbone, cfg.preset, cfg.data.resolution, cfg.model)
+        self.threads = training_threads(cfg, self.backbone)
         self.params = [p for p in self.backbone.trainable_parameters()]
         if not self.params:
             raise UserError(f"backbone '{cfg.backbone}' ({cfg.preset}) has no trainable parameters")
@@ -324,7 +348,9 @@ def validate_config(cfg: RunConfig) -> None:
     if cfg.budget.usd * cfg.budget.mark_every < 1e-9:
         raise UserError(f"budget marks under $1e-9 cannot be told apart; raise the budget (${cfg.budget.usd})")
     cls = get_backbone_class(cfg.backbone)
-    cls.config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
+    model = cls.config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
+    if model.cpu_threads < 0:
+        raise UserError(f"model.cpu_threads must be 0 (automatic) or a number of threads, got {model.cpu_threads}")
     multiple = getattr(cls, "resolution_multiple", 1)
     if isinstance(multiple, int) and cfg.data.resolution % multiple:
         raise UserError(
@@ -361,8 +387,9 @@ def train_run(cfg: RunConfig, run: RunDir, resume: bool, quiet: bool) -> TrainRe
             trainer.restore(latest)
         else:
             run.truncate_log(0)
-    with StopSignal() as stop:
-        result = trainer.train(stop)
-    if not result.interrupted:
-        result.samples_file = trainer.write_samples()
+    with torch_threads(trainer.threads):
+        with StopSignal() as stop:
+            result = trainer.train(stop)
+        if not result.interrupted:
+            result.samples_file = trainer.write_samples()
     return result

@@ -125,6 +125,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
         (["--backbone", "fake", "--set", "optim.effective_batch=3"], "multiple"),
         (["--backbone", "fake", "--data", "nope:x"], "unknown data source"),
         (["--backbone", "fake", "--set", "model.nosuch=1"], "model.nosuch"),
+        (["--backbone", "fake", "--set", "model.cpu_threads=-1"], "model.cpu_threads"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -164,3 +165,23 @@ def test_the_optimizer_is_fused_adamw_and_steps_like_the_plain_one() -> None:
         fused.step()
         plain.step()
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(params, twins, strict=True))
+
+
+def test_a_backbones_cpu_threads_apply_to_its_training_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`model.cpu_threads` sets the threads of the training steps; the process gets its own count back after."""
+    import fakes
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    seen: list[int] = []
+    original = fakes.FakeBackbone.training_loss
+
+    def counting(self, batch):
+        seen.append(torch.get_num_threads())
+        return original(self, batch)
+
+    monkeypatch.setattr(fakes.FakeBackbone, "training_loss", counting)
+    before = torch.get_num_threads()
+    cfg = _cfg("model.cpu_threads=3")
+    train_run(cfg, start_run(cfg, tmp_path / "run"), resume=False, quiet=True)
+    assert seen and set(seen) == {3}
+    assert torch.get_num_threads() == before

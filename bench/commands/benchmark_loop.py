@@ -28,7 +28,7 @@ def benchmark_loop_command(
     from bench.config import resolve_config
     from bench.data.loader import TrainStream
     from bench.errors import UserError
-    from bench.train import build_optimizer, start_run, train_run, validate_config
+    from bench.train import build_optimizer, start_run, torch_threads, train_run, training_threads, validate_config
 
     if steps < 5:
         raise UserError("--steps must be at least 5")
@@ -49,7 +49,9 @@ def benchmark_loop_command(
         loss.backward()
     optimizer.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
-    before_times = _bare_loop(model, optimizer, batches, steps)
+    threads = training_threads(cfg, model)  # the threads `bench train` steps on
+    with torch_threads(threads):
+        before_times = _bare_loop(model, optimizer, batches, steps)
     # a budget worth the same number of steps (+3 warm-up steps, which the loop's throughput includes)
     peak = A10_PEAK_FLOPS.get(cfg.optim.mixed_precision, A10_PEAK_FLOPS["no"]) * cfg.budget.utilisation
     usd = (steps + 3) * flops / peak * cfg.budget.price_per_hour / 3600 * 0.999
@@ -61,16 +63,16 @@ def benchmark_loop_command(
         steady = [r for r in run.read_log() if r["step"] > 3 and r.get("samples_per_s")]
         # one step per line (accumulation 1): each line's rate gives its step's time
         train_times = [size / r["samples_per_s"] for r in steady]
-    after_times = _bare_loop(model, optimizer, batches, steps)
+    with torch_threads(threads):
+        after_times = _bare_loop(model, optimizer, batches, steps)
     before, after, trained = (len(t) * size / sum(t) for t in (before_times, after_times, train_times))
     bare = (before + after) / 2  # the machine's speed drifts; the reference brackets the run
     # medians: a shared machine's bursts of other load slow single steps of either loop; the median step is what
     # the loop itself costs
     bare_median = size / statistics.median(before_times + after_times)
     train_median = size / statistics.median(train_times)
-    typer.echo(
-        f"backbone {cfg.backbone} (tiny), batch {cfg.data.batch_size}, {steps} steps, {torch.get_num_threads()} threads"
-    )
+    threads = threads or torch.get_num_threads()
+    typer.echo(f"backbone {cfg.backbone} (tiny), batch {cfg.data.batch_size}, {steps} steps, {threads} threads")
     typer.echo(
         f"bare loop:   {bare:8.1f} samples/s (loss + backward + step on batches in memory; "
         f"{before:.1f} before and {after:.1f} after bench train)"
