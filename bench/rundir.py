@@ -164,8 +164,8 @@ class RunDir:
         write_text(self.path / TRAIN_LOG, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-def environment(device: str) -> dict[str, Any]:
-    """Facts for ``env.json``: git commit, versions, device."""
+def environment(device: str, cpu_threads: int) -> dict[str, Any]:
+    """Facts for ``env.json``: git commit, versions, device, and the threads a CPU training step uses."""
     import accelerate
     import diffusers
     import torch
@@ -191,5 +191,5 @@ def environment(device: str) -> dict[str, Any]:
         "transformers": transformers.__version__,
         "accelerate": accelerate.__version__,
         "device": device,
-        "cpu_threads": torch.get_num_threads(),
+        "cpu_threads": cpu_threads,
     }

@@ -25,8 +25,8 @@ from accelerate import Accelerator
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
-from backbones import create_backbone
-from backbones.base import Backbone
+from backbones import create_backbone, get_backbone_class
+from backbones.base import Backbone, BackboneConfig
 from bench.atomic import write_text
 from bench.budget import BudgetMeter
 from bench.config import RunConfig, dumps_toml
@@ -87,16 +87,16 @@ def _accumulation_steps(cfg: RunConfig, processes: int) -> int:
     return cfg.optim.effective_batch // per_step
 
 
-def training_threads(cfg: RunConfig, backbone: Backbone) -> int | None:
+def training_threads(cfg: RunConfig, model: BackboneConfig) -> int | None:
     """Torch threads for a training step on this CPU, or None to leave torch's (a GPU, or OMP_NUM_THREADS set).
 
     By default the data workers keep their cores (OpenMP threads competing with them spin-wait, which makes small
     CPU steps slower), but the step keeps two threads: on 2 cores with the tiny preset's one light worker, 2
     threads train the tiny sd 29 % faster than 1. A backbone's ``cpu_threads`` overrides that where its step is
-    many small operations (the tiny cascade trains faster on one thread)."""
+    many small operations (the tiny cascade trains faster on one thread). ``model`` is the backbone's config."""
     if torch.cuda.is_available() or "OMP_NUM_THREADS" in os.environ:
         return None
-    wanted = int(backbone.config.cpu_threads)  # validate_config refused a negative one
+    wanted = int(model.cpu_threads)  # validate_config refused a negative one
     cores = os.cpu_count() or 1
     return wanted or min(cores, max(2, cores - cfg.data.num_workers))
 
@@ -149,7 +149,7 @@ class Trainer:
         if self.accelerator.num_processes > 1:
             self.accelerator.gradient_accumulation_steps = _accumulation_steps(cfg, self.accelerator.num_processes)
         self.backbone: Backbone = create_backbone(cfg.backbone, cfg.preset, cfg.data.resolution, cfg.model)
-        self.threads = training_threads(cfg, self.backbone)
+        self.threads = training_threads(cfg, self.backbone.config)
         self.params = [p for p in self.backbone.trainable_parameters()]
         if not self.params:
             raise UserError(f"backbone '{cfg.backbone}' ({cfg.preset}) has no trainable parameters")
@@ -339,7 +339,6 @@ class Trainer:
 
 def validate_config(cfg: RunConfig) -> None:
     """Check everything a run needs before any directory is written (one-line errors)."""
-    from backbones import get_backbone_class
     from bench.data.options import SourceOptions
     from bench.data.sources import open_source
 
@@ -373,7 +372,9 @@ def start_run(cfg: RunConfig, out: Path) -> RunDir:
     out.mkdir(parents=True, exist_ok=True)
     write_text(run.file(CONFIG), dumps_toml(cfg))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    write_text(run.file(ENV), json.dumps(environment(device), indent=1))
+    model = get_backbone_class(cfg.backbone).config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
+    threads = training_threads(cfg, model) or torch.get_num_threads()
+    write_text(run.file(ENV), json.dumps(environment(device, threads), indent=1))
     return run
 
 

@@ -182,6 +182,8 @@ def test_a_backbones_cpu_threads_apply_to_its_training_only(tmp_path: Path, monk
     monkeypatch.setattr(fakes.FakeBackbone, "training_loss", counting)
     before = torch.get_num_threads()
     cfg = _cfg("model.cpu_threads=3")
-    train_run(cfg, start_run(cfg, tmp_path / "run"), resume=False, quiet=True)
+    run = start_run(cfg, tmp_path / "run")
+    assert json.loads((run.path / "env.json").read_text())["cpu_threads"] == 3  # what the steps will use
+    train_run(cfg, run, resume=False, quiet=True)
     assert seen and set(seen) == {3}
     assert torch.get_num_threads() == before

@@ -49,7 +49,7 @@ def benchmark_loop_command(
         loss.backward()
     optimizer.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
-    threads = training_threads(cfg, model)  # the threads `bench train` steps on
+    threads = training_threads(cfg, model.config)  # the threads `bench train` steps on
     with torch_threads(threads):
         before_times = _bare_loop(model, optimizer, batches, steps)
     # a budget worth the same number of steps (+3 warm-up steps, which the loop's throughput includes)
