@@ -337,6 +337,11 @@ class Trainer:
         )
 
 
+def model_config(cfg: RunConfig) -> BackboneConfig:
+    """The run's backbone config (preset + ``model.*`` overrides, checked), without building the backbone."""
+    return get_backbone_class(cfg.backbone).config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
+
+
 def validate_config(cfg: RunConfig) -> None:
     """Check everything a run needs before any directory is written (one-line errors)."""
     from bench.data.options import SourceOptions
@@ -347,9 +352,9 @@ def validate_config(cfg: RunConfig) -> None:
     if cfg.budget.usd * cfg.budget.mark_every < 1e-9:
         raise UserError(f"budget marks under $1e-9 cannot be told apart; raise the budget (${cfg.budget.usd})")
     cls = get_backbone_class(cfg.backbone)
-    model = cls.config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
-    if model.cpu_threads < 0:
-        raise UserError(f"model.cpu_threads must be 0 (automatic) or a number of threads, got {model.cpu_threads}")
+    threads = model_config(cfg).cpu_threads
+    if threads < 0:
+        raise UserError(f"model.cpu_threads must be 0 (automatic) or a number of threads, got {threads}")
     multiple = getattr(cls, "resolution_multiple", 1)
     if isinstance(multiple, int) and cfg.data.resolution % multiple:
         raise UserError(
@@ -372,8 +377,7 @@ def start_run(cfg: RunConfig, out: Path) -> RunDir:
     out.mkdir(parents=True, exist_ok=True)
     write_text(run.file(CONFIG), dumps_toml(cfg))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    model = get_backbone_class(cfg.backbone).config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
-    threads = training_threads(cfg, model) or torch.get_num_threads()
+    threads = training_threads(cfg, model_config(cfg)) or torch.get_num_threads()
     write_text(run.file(ENV), json.dumps(environment(device, threads), indent=1))
     return run
 
