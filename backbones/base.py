@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from backbones.hint_spread import check_spread_grids
 from backbones.prediction import check_prediction
 from backbones.timesteps import check_timestep_sampling
 from bench.config import load_toml, update_dataclass
@@ -79,6 +80,9 @@ class BackboneConfig:
     #: threads a training step uses on a CPU (0: every core the data workers leave, at least 2); a step made of
     #: many small operations can run faster on one thread, which also leaves a core to the data worker
     cpu_threads: int = 0
+    #: grids (cells per side) over which the control module also reads the strokes' mean colours (extra hint
+    #: channels, see `backbones.hint_spread`); empty: the 5-channel hint alone (every `full` preset)
+    hint_spread_grids: tuple[int, ...] = ()
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -91,6 +95,7 @@ class BackboneConfig:
         try:
             check_timestep_sampling(cfg.timestep_sampling)
             check_prediction(cfg.prediction)
+            check_spread_grids(cfg.hint_spread_grids)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         if not 0.0 <= cfg.high_noise_weight <= 1.0:

@@ -68,7 +68,9 @@ def test_cascade_tiny_run_completes_resumes_exactly_and_colors_a_drawing(tmp_pat
     assert list((full / "samples").glob("*.png"))
     from backbones.cascade_control import CascadeControlNet
 
-    assert CascadeControlNet.from_pretrained(run.latest().control).config.hint_channels == 5
+    # the hint + the tiny preset's 6 spread grids
+
+    assert CascadeControlNet.from_pretrained(run.latest().control).config.hint_channels == 5 + 4 * 6
 
     cut = tmp_path / "cut"
     shutil.copytree(full, cut)

@@ -51,7 +51,7 @@ def test_if_tiny_run_resumes_exactly_reuses_text_cache_and_colors_a_drawing(tmp_
     from backbones.if_control import IFControlNet
 
     control = IFControlNet.from_pretrained(RunDir(full.path).latest().control, use_safetensors=True)
-    assert control.config.hint_channels == 5
+    assert control.config.hint_channels == 5 + 4 * 6  # the hint + the tiny preset's 6 spread grids
 
     cut = tmp_path / "cut"
     shutil.copytree(full.path, cut)

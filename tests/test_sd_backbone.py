@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from backbones import create_backbone
+from backbones.hint_spread import hint_channels, spread_hint
 from backbones.sd_controlnet import SDControlNet
 from backbones.text_encoders import tiny_tokenizer
 from bench.errors import UserError
@@ -50,7 +51,7 @@ def test_tiny_preset_trains_base_and_full_preset_freezes_it(tiny: SDControlNet) 
     assert all(id(p) in trainable for p in tiny.unet.parameters())
     assert all(id(p) in trainable for p in tiny.controlnet.parameters())
     assert not any(id(p) in trainable for p in tiny.vae.parameters())
-    assert tiny.controlnet.config.conditioning_channels == 5
+    assert tiny.controlnet.config.conditioning_channels == 5 + 4 * 6  # the hint + the tiny preset's 6 spread grids
 
 
 def test_full_preset_loads_from_a_local_folder_and_trains_only_the_controlnet(tiny, tmp_path) -> None:
@@ -96,7 +97,8 @@ def test_saved_controlnet_runs_in_diffusers_pipeline(tiny, tmp_path) -> None:
 
     tiny.save_trainable(tmp_path / "control")
     controlnet = ControlNetModel.from_pretrained(tmp_path / "control", use_safetensors=True)
-    assert controlnet.config.conditioning_channels == 5
+    grids = tiny.config.hint_spread_grids
+    assert controlnet.config.conditioning_channels == hint_channels(grids)
     pipe = StableDiffusionControlNetPipeline(
         vae=tiny.vae,
         text_encoder=tiny.text_encoder,
@@ -110,7 +112,7 @@ def test_saved_controlnet_runs_in_diffusers_pipeline(tiny, tmp_path) -> None:
     )
     out = pipe(
         "a red circle",
-        image=torch.rand(1, 5, 64, 64),
+        image=spread_hint(torch.rand(1, 5, 64, 64), grids),
         num_inference_steps=2,
         height=64,
         width=64,

@@ -47,7 +47,9 @@ def test_sd_tiny_run_resumes_exactly_and_colors_a_drawing(tmp_path: Path) -> Non
     control = RunDir(full.path).latest().control
     from diffusers import ControlNetModel
 
-    assert ControlNetModel.from_pretrained(control).config.conditioning_channels == 5
+    # the hint + the tiny preset's 6 spread grids
+
+    assert ControlNetModel.from_pretrained(control).config.conditioning_channels == 5 + 4 * 6
 
     cut = tmp_path / "cut"
     shutil.copytree(full.path, cut)
