@@ -154,8 +154,11 @@ def cost_table(data: ReportData) -> tuple[Table, list[CostRow]]:
 
 def _run_line(run: RunInfo) -> str:
     budget = float(run.config.get("budget", {}).get("usd", math.nan))
+    sampling = run.config.get("eval", {})
+    steps, guidance = sampling.get("steps"), sampling.get("guidance")
+    sampled = f"sampled in {steps} step{'s' if steps != 1 else ''} at guidance {guidance}, " if steps else ""
     return (
-        f"{run.label}: {run.backbone} ({run.preset} preset), budget {plots.dollars(budget)}, "
+        f"{run.label}: {run.backbone} ({run.preset} preset), budget {plots.dollars(budget)}, {sampled}"
         f"{len(run.checkpoints())} evaluated checkpoints, run directory {run.path}"
     )
 

@@ -50,6 +50,7 @@ def test_run_trains_each_backbone_evaluates_and_reports_then_resumes(tmp_path: P
     assert (out / "report" / "report.md").is_file() and (out / "report" / "report.html").is_file()
     markdown = (out / "report" / "report.md").read_text()
     assert "fake2" in markdown and "Throughput and cost" in markdown
+    assert markdown.count("sampled in 2 steps at guidance") == 2  # each run's sampling settings are stated
 
     again = _run(out)
     assert again.exit_code == 0, again.output
