@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from backbones.hint_spread import check_spread_grids
+from backbones.hint_spread import check_spread_grids, hint_channels, spread_hint
 from backbones.prediction import check_prediction
 from backbones.timesteps import check_timestep_sampling
 from bench.config import load_toml, update_dataclass
@@ -83,6 +83,11 @@ class BackboneConfig:
     #: grids (cells per side) over which the control module also reads the strokes' mean colours (extra hint
     #: channels, see `backbones.hint_spread`); empty: the 5-channel hint alone (every `full` preset)
     hint_spread_grids: tuple[int, ...] = ()
+
+    @property
+    def control_hint_channels(self) -> int:
+        """Input channels of the control module: the hint's and the spread grids' (`Backbone.control_hint`)."""
+        return hint_channels(self.hint_spread_grids)
 
     @classmethod
     def from_preset(cls, backbone: str, preset: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -152,6 +157,10 @@ class Backbone(torch.nn.Module, ABC):
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
         return self.training_loss(batch)
+
+    def control_hint(self, hint: torch.Tensor) -> torch.Tensor:
+        """The hint as the control module reads it: with the config's stroke-colour spread channels appended."""
+        return spread_hint(hint, self.config.hint_spread_grids)
 
     @abstractmethod
     def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:

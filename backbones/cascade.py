@@ -40,7 +40,6 @@ from backbones.cascade_schedule import (
 )
 from backbones.cascade_unet import default_control_blocks, resblock_channels
 from backbones.efficientnet_encoder import ARCHITECTURES
-from backbones.hint_spread import hint_channels, spread_hint
 from backbones.prediction import per_sample_loss
 from bench.errors import UserError
 
@@ -163,7 +162,7 @@ class StableCascadeControl(Backbone):
                 stages=parts.hint_stages,
                 feature_channels=parts.hint_features,
                 frozen_norm=pretrained_hint,
-                hint_channels=hint_channels(config.hint_spread_grids),
+                hint_channels=config.control_hint_channels,
             )
             if not config.zero_init_control:
                 revive_zero_layers(self.control)
@@ -240,7 +239,7 @@ class StableCascadeControl(Backbone):
         side = latent_side * self.control.stride
         if hint.shape[-1] != side or hint.shape[-2] != side:
             hint = F.interpolate(hint.float(), size=(side, side), mode="bilinear", antialias=True)
-        return self.control(spread_hint(hint, self.config.hint_spread_grids))
+        return self.control(self.control_hint(hint))
 
     def predict(
         self,

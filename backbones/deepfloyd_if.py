@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 
 from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
-from backbones.hint_spread import hint_channels, spread_hint
 from backbones.if_control import IFControlNet
 from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
@@ -154,7 +153,7 @@ class DeepFloydIF(Backbone):
                 hint_size=self.hint_size,
                 hint_embedding_channels=widths,
                 zero_hint_output=config.zero_hint_output,
-                hint_channels=hint_channels(config.hint_spread_grids),
+                hint_channels=config.control_hint_channels,
             )
             if not config.zero_init_control:
                 revive_zero_layers(self.control)
@@ -204,7 +203,7 @@ class DeepFloydIF(Backbone):
             x.to(control_dtype),
             t,
             text.to(control_dtype),
-            spread_hint(hint, self.config.hint_spread_grids).to(control_dtype),
+            self.control_hint(hint).to(control_dtype),
             conditioning_scale=scale,
         )
         return self.unet(

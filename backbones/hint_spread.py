@@ -23,8 +23,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-#: the hint the generator makes: edges, then premultiplied RGB strokes, then the strokes' alpha
-HINT_CHANNELS = 5
+from hints import NUM_CHANNELS
 
 
 def check_spread_grids(grids: Sequence[int]) -> None:
@@ -36,7 +35,7 @@ def check_spread_grids(grids: Sequence[int]) -> None:
 
 def hint_channels(grids: Sequence[int]) -> int:
     """Channels of a hint after `spread_hint` with ``grids``: the 5 hint channels + 4 (colour, coverage) per grid."""
-    return HINT_CHANNELS + 4 * len(grids)
+    return NUM_CHANNELS + 4 * len(grids)
 
 
 def spread_hint(hint: torch.Tensor, grids: Sequence[int]) -> torch.Tensor:

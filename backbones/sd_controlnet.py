@@ -22,7 +22,6 @@ from typing import Any
 import torch
 
 from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
-from backbones.hint_spread import hint_channels, spread_hint
 from backbones.prediction import discrete_scalers, per_sample_loss
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
 from backbones.text_encoders import tokenize
@@ -122,7 +121,7 @@ class SDControlNet(Backbone):
             torch.manual_seed(config.init_seed + 1)
             self.controlnet = ControlNetModel.from_unet(
                 self.unet,
-                conditioning_channels=hint_channels(config.hint_spread_grids),
+                conditioning_channels=config.control_hint_channels,
                 conditioning_embedding_out_channels=tuple(config.hint_embedding_channels),
             )
             if not config.zero_init_control:
@@ -194,7 +193,7 @@ class SDControlNet(Backbone):
             latents.to(control_dtype),
             t,
             encoder_hidden_states=text.to(control_dtype),
-            controlnet_cond=spread_hint(hint, self.config.hint_spread_grids).to(control_dtype),
+            controlnet_cond=self.control_hint(hint).to(control_dtype),
             conditioning_scale=scale,
             return_dict=False,
         )

@@ -69,7 +69,6 @@ def test_cascade_tiny_run_completes_resumes_exactly_and_colors_a_drawing(tmp_pat
     from backbones.cascade_control import CascadeControlNet
 
     # the hint + the tiny preset's 6 spread grids
-
     assert CascadeControlNet.from_pretrained(run.latest().control).config.hint_channels == 5 + 4 * 6
 
     cut = tmp_path / "cut"

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from backbones import create_backbone
-from backbones.hint_spread import HINT_CHANNELS, hint_channels, spread_hint
+from backbones.hint_spread import hint_channels, spread_hint
 from bench.errors import UserError
+from hints import NUM_CHANNELS
 
 
 def _hint_with_stroke(colour: tuple[float, float, float], alpha: float = 1.0) -> torch.Tensor:
@@ -21,7 +22,7 @@ def _hint_with_stroke(colour: tuple[float, float, float], alpha: float = 1.0) ->
 def test_no_grids_leave_the_hint_unchanged() -> None:
     hint = torch.rand(2, 5, 8, 8)
     assert spread_hint(hint, ()) is hint
-    assert hint_channels(()) == HINT_CHANNELS
+    assert hint_channels(()) == NUM_CHANNELS
 
 
 def test_each_grid_adds_colour_and_coverage_at_the_hint_size() -> None:

@@ -11,7 +11,6 @@ import torch
 from backbones import create_backbone
 from backbones.base import Batch
 from backbones.deepfloyd_if import DeepFloydIF, hint_size_for
-from backbones.hint_spread import spread_hint
 from backbones.if_control import IFControlNet, residual_channels
 from backbones.if_schedule import variance_term
 from bench.errors import UserError
@@ -44,7 +43,7 @@ def test_control_at_init_leaves_stage_one_unchanged(tiny: DeepFloydIF) -> None:
     with torch.no_grad():
         alone = tiny.unet(x, t, encoder_hidden_states=text).sample
         controlled = tiny.predict(x, t, text, hint)
-        hint = spread_hint(hint, tiny.config.hint_spread_grids)  # what predict hands the control module
+        hint = tiny.control_hint(hint)  # what predict hands the control module
         down, mid = tiny.control(x, t, text, hint)
     assert controlled.shape == (2, 6, 64, 64)
     assert torch.equal(alone, controlled)
@@ -62,7 +61,7 @@ def test_control_copies_the_unet_encoder_and_round_trips_in_diffusers_format(tin
     tiny.control.save_pretrained(tmp_path / "control")
     loaded = IFControlNet.from_pretrained(tmp_path / "control", use_safetensors=True)
     x, t, text, hint = _inputs(tiny)
-    hint = spread_hint(hint, tiny.config.hint_spread_grids)
+    hint = tiny.control_hint(hint)
     with torch.no_grad():
         a, b = tiny.control(x, t, text, hint), loaded(x, t, text, hint)
         for conv in tiny.control.controlnet_down_blocks:

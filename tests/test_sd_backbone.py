@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from backbones import create_backbone
-from backbones.hint_spread import hint_channels, spread_hint
 from backbones.sd_controlnet import SDControlNet
 from backbones.text_encoders import tiny_tokenizer
 from bench.errors import UserError
@@ -97,8 +96,7 @@ def test_saved_controlnet_runs_in_diffusers_pipeline(tiny, tmp_path) -> None:
 
     tiny.save_trainable(tmp_path / "control")
     controlnet = ControlNetModel.from_pretrained(tmp_path / "control", use_safetensors=True)
-    grids = tiny.config.hint_spread_grids
-    assert controlnet.config.conditioning_channels == hint_channels(grids)
+    assert controlnet.config.conditioning_channels == tiny.config.control_hint_channels
     pipe = StableDiffusionControlNetPipeline(
         vae=tiny.vae,
         text_encoder=tiny.text_encoder,
@@ -112,7 +110,7 @@ def test_saved_controlnet_runs_in_diffusers_pipeline(tiny, tmp_path) -> None:
     )
     out = pipe(
         "a red circle",
-        image=spread_hint(torch.rand(1, 5, 64, 64), grids),
+        image=tiny.control_hint(torch.rand(1, 5, 64, 64)),
         num_inference_steps=2,
         height=64,
         width=64,
