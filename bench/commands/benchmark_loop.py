@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import tempfile
 import time
@@ -20,7 +21,11 @@ def benchmark_loop_command(
     overrides: list[str] = typer.Option([], "--set", help="section.field=value overrides (repeatable)."),
 ) -> None:
     """Print samples/s of a bare loop (loss, backward, step of the run's optimizer on batches already in memory)
-    and of `bench train`, their ratio (target >= 0.95), and `bench train`'s data-wait fraction (target < 5 %)."""
+    and of `bench train`, their ratio (target >= 0.95), and `bench train`'s data-wait fraction (target < 5 %).
+
+    Also what making one batch costs, and how many cores the bare loop keeps busy: where it keeps every core busy
+    (a CPU run), `bench train` makes its batches on the same cores, which bounds the ratio at about
+    bare step / (bare step + batch), however well the workers prefetch."""
     import torch
 
     from backbones import create_backbone
@@ -37,7 +42,8 @@ def benchmark_loop_command(
     validate_config(cfg)
     size = cfg.data.batch_size
     stream = TrainStream(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, num_workers=0)))
-    batches = [next(stream) for _ in range(steps + 3)]
+    with torch_threads(1):  # as a data worker makes them: one torch thread, one OpenCV thread
+        batches, making = _make_batches(stream, steps + 3)
 
     torch.manual_seed(cfg.seed)
     model = create_backbone(cfg.backbone, cfg.preset, cfg.data.resolution, cfg.model)
@@ -51,7 +57,9 @@ def benchmark_loop_command(
     flops = counter.get_total_flops()
     threads = training_threads(cfg, model.config)  # the threads `bench train` steps on
     with torch_threads(threads):
+        cpu, wall = time.process_time(), time.perf_counter()
         before_times = _bare_loop(model, optimizer, batches, steps)
+        busy = (time.process_time() - cpu) / (time.perf_counter() - wall)  # cores the bare loop keeps busy
     # a budget worth the same number of steps (+3 warm-up steps, which the loop's throughput includes)
     peak = A10_PEAK_FLOPS.get(cfg.optim.mixed_precision, A10_PEAK_FLOPS["no"]) * cfg.budget.utilisation
     usd = (steps + 3) * flops / peak * cfg.budget.price_per_hour / 3600 * 0.999
@@ -87,6 +95,30 @@ def benchmark_loop_command(
         "bench train samples/s at the median step time: robust to other load's bursts)"
     )
     typer.echo(f"data wait:   {result.data_wait_fraction:8.1%} of step time (target < 5 %)")
+    bare_step = size / bare_median
+    cores = os.cpu_count() or 1
+    typer.echo(
+        f"making data: {making * 1000:8.1f} ms per batch in one process ({making / bare_step:.1%} of a bare step of "
+        f"{bare_step * 1000:.0f} ms); the bare loop keeps {busy:.1f} of {cores} cores busy"
+    )
+    if busy > cores - 0.5:
+        typer.echo(
+            f"bound:       {bare_step / (bare_step + making):8.3f} ratio at best on this machine: no core is left for "
+            "the data workers, so bench train makes its batches on the cores the bare loop computes on"
+        )
+
+
+def _make_batches(stream: Any, count: int) -> tuple[list[Any], float]:
+    """``count`` batches of ``stream`` and the median seconds one took to make (in this process)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    batches, seconds = [], []
+    for _ in range(count):
+        start = time.perf_counter()
+        batches.append(next(stream))
+        seconds.append(time.perf_counter() - start)
+    return batches, statistics.median(seconds)
 
 
 def _bare_loop(model: Any, optimizer: Any, batches: list[Any], steps: int) -> list[float]:
