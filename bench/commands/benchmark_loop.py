@@ -109,15 +109,20 @@ def benchmark_loop_command(
 
 
 def _make_batches(stream: Any, count: int) -> tuple[list[Any], float]:
-    """``count`` batches of ``stream`` and the median seconds one took to make (in this process)."""
+    """``count`` batches of ``stream`` and the median seconds one took to make (in this process, on one OpenCV
+    thread as in a data worker; the process's OpenCV thread count is restored afterwards)."""
     import cv2
 
+    previous = cv2.getNumThreads()
     cv2.setNumThreads(1)
     batches, seconds = [], []
-    for _ in range(count):
-        start = time.perf_counter()
-        batches.append(next(stream))
-        seconds.append(time.perf_counter() - start)
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            batches.append(next(stream))
+            seconds.append(time.perf_counter() - start)
+    finally:
+        cv2.setNumThreads(previous)
     return batches, statistics.median(seconds)
 
 
