@@ -168,7 +168,15 @@ def load_codec(name: str, weights_dir: Path | str | None = None) -> Any:
     info = read_codec_info(name, weights_dir)
     weights, _ = weight_paths(name, weights_dir)
     # the spec is the architecture; the json contributes the measured scaling factor
-    vae = AutoencoderKL(**architecture_config(codec_spec(name), float(info["config"]["scaling_factor"])))
+    architecture = architecture_config(codec_spec(name), float(info["config"]["scaling_factor"]))
+    # a setting that shapes no tensor (GroupNorm's group count) would load silently into the wrong architecture
+    changed = sorted(k for k, v in architecture.items() if k in info["config"] and _same(info["config"][k]) != _same(v))
+    if changed:
+        raise UserError(
+            f"{weights} was fitted with another '{name}' codec architecture ({', '.join(changed)} differ from "
+            f"backbones/tiny_codec.py); retrain it with `bench codec fit --codec {name}`"
+        )
+    vae = AutoencoderKL(**architecture)
     try:
         vae.load_state_dict(load_file(weights), strict=True)
     except (RuntimeError, OSError) as exc:
@@ -178,6 +186,11 @@ def load_codec(name: str, weights_dir: Path | str | None = None) -> Any:
         ) from None
     vae.requires_grad_(False)
     return vae.eval()
+
+
+def _same(value: Any) -> Any:
+    """A config value as json gives it back (tuples are lists), for comparing."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def save_codec(vae: Any, name: str, out_dir: Path | str | None, fit: dict[str, Any]) -> tuple[Path, Path]:

@@ -114,5 +114,24 @@ def test_mismatched_weights_are_a_user_error(tmp_path: Path) -> None:
     save_codec(build_codec("sd"), "sd", tmp_path, {"steps": 0})
     (tmp_path / "sd_tiny_vae.safetensors").replace(tmp_path / "cascade_tiny_vae.safetensors")
     (tmp_path / "sd_tiny_vae.json").replace(tmp_path / "cascade_tiny_vae.json")
+    with pytest.raises(UserError, match="another 'cascade' codec architecture .*bench codec fit --codec cascade"):
+        load_codec("cascade", tmp_path)
+    # weights that do not fit an unchanged description
+    save_codec(build_codec("cascade"), "cascade", tmp_path, {"steps": 0})
+    save_codec(build_codec("sd"), "sd", tmp_path / "sd", {"steps": 0})
+    (tmp_path / "cascade_tiny_vae.safetensors").write_bytes((tmp_path / "sd" / "sd_tiny_vae.safetensors").read_bytes())
     with pytest.raises(UserError, match="does not match"):
         load_codec("cascade", tmp_path)
+
+
+def test_weights_fitted_with_another_architecture_are_refused(tmp_path: Path) -> None:
+    """GroupNorm's group count shapes no tensor, so such weights would otherwise load silently."""
+    from backbones.tiny_codec import save_codec
+
+    save_codec(build_codec("sd"), "sd", tmp_path, {"steps": 0})
+    info_path = tmp_path / "sd_tiny_vae.json"
+    info = json.loads(info_path.read_text())
+    info["config"]["norm_num_groups"] = 1
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(UserError, match=r"another 'sd' codec architecture \(norm_num_groups differ"):
+        load_codec("sd", tmp_path)
