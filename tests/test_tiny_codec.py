@@ -29,7 +29,7 @@ runner = CliRunner()
 #: latent C x H x W of a 64 px image: sd f=4, cascade f=16 (16x fewer positions than sd)
 LATENTS = {"sd": (4, 16, 16), "cascade": (16, 4, 4)}
 #: PSNR floor (dB) on a few eval images, a little under what `bench codec fit` measured on 64 of them
-PSNR_FLOOR = {"sd": 24.0, "cascade": 18.5}
+PSNR_FLOOR = {"sd": 24.0, "cascade": 20.0}
 
 
 def _eval_pixels(count: int) -> torch.Tensor:
@@ -47,7 +47,9 @@ def test_shipped_codec_loads_frozen_with_its_latent_shape(name: str) -> None:
     info = read_codec_info(name)
     assert vae.config.scaling_factor == pytest.approx(info["fit"]["scaling_factor"], rel=1e-5)
     assert codec_config(name)["scaling_factor"] == vae.config.scaling_factor
-    assert (latents * vae.config.scaling_factor).std().item() == pytest.approx(1.0, abs=0.4)
+    # unit spread over many images (single images range from 0.3 to 1.7 times it)
+    spread = (encode_mode(vae, _eval_pixels(16)) * vae.config.scaling_factor).std().item()
+    assert spread == pytest.approx(1.0, abs=0.3)
 
 
 @pytest.mark.parametrize("name", sorted(LATENTS))
