@@ -184,7 +184,7 @@ def load_codec(name: str, weights_dir: Path | str | None = None) -> Any:
     changed = sorted(k for k, v in architecture.items() if k in info["config"] and _same(info["config"][k]) != _same(v))
     if changed:
         raise UserError(
-            f"{weights} was fitted with another '{name}' codec architecture ({', '.join(changed)} differ from "
+            f"{weights} was fitted with another '{name}' codec architecture ({', '.join(changed)} not as in "
             f"backbones/tiny_codec.py); retrain it with `bench codec fit --codec {name}`"
         )
     vae = AutoencoderKL(**architecture)

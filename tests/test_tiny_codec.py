@@ -135,5 +135,5 @@ def test_weights_fitted_with_another_architecture_are_refused(tmp_path: Path) ->
     info = json.loads(info_path.read_text())
     info["config"]["norm_num_groups"] = 1
     info_path.write_text(json.dumps(info))
-    with pytest.raises(UserError, match=r"another 'sd' codec architecture \(norm_num_groups differ"):
+    with pytest.raises(UserError, match=r"another 'sd' codec architecture \(norm_num_groups not as in"):
         load_codec("sd", tmp_path)
