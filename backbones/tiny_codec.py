@@ -181,7 +181,8 @@ def load_codec(name: str, weights_dir: Path | str | None = None) -> Any:
     # the spec is the architecture; the json contributes the measured scaling factor
     architecture = architecture_config(codec_spec(name), float(info["config"]["scaling_factor"]))
     # a setting that shapes no tensor (GroupNorm's group count) would load silently into the wrong architecture
-    changed = sorted(k for k, v in architecture.items() if k in info["config"] and _same(info["config"][k]) != _same(v))
+    expected = json.loads(json.dumps(architecture))  # as the json holds it (tuples become lists)
+    changed = sorted(k for k, v in expected.items() if k in info["config"] and info["config"][k] != v)
     if changed:
         raise UserError(
             f"{weights} was fitted with another '{name}' codec architecture ({', '.join(changed)} not as in "
@@ -197,11 +198,6 @@ def load_codec(name: str, weights_dir: Path | str | None = None) -> Any:
         ) from None
     vae.requires_grad_(False)
     return vae.eval()
-
-
-def _same(value: Any) -> Any:
-    """A config value as json gives it back (tuples are lists), for comparing."""
-    return list(value) if isinstance(value, tuple) else value
 
 
 def save_codec(vae: Any, name: str, out_dir: Path | str | None, fit: dict[str, Any]) -> tuple[Path, Path]:
