@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: name -> "module:ClassName"
 _REGISTRY: dict[str, str] = {

@@ -22,8 +22,8 @@ import torch
 from backbones.hint_spread import check_spread_grids, hint_channels, spread_hint
 from backbones.prediction import check_prediction
 from backbones.timesteps import check_timestep_sampling
-from bench.config import load_toml, update_dataclass
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.typed_config import load_toml, update_dataclass
 
 PRESET_DIR = Path(__file__).parent / "presets"
 

@@ -41,7 +41,7 @@ from backbones.cascade_schedule import (
 from backbones.cascade_unet import default_control_blocks, resblock_channels
 from backbones.efficientnet_encoder import ARCHITECTURES
 from backbones.prediction import per_sample_loss
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 FLOAT16_REFUSED = (
@@ -337,7 +337,7 @@ class StableCascadeControl(Backbone):
     def save_trainable(self, directory: Path) -> None:
         from safetensors.torch import save
 
-        from bench.atomic import write_bytes
+        from bench.core.atomic import write_bytes
 
         directory = Path(directory)
         self.control.save_pretrained(directory, safe_serialization=True)

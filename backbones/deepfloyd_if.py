@@ -38,7 +38,7 @@ from backbones.if_text import MAX_TOKENS, default_cache_dir
 from backbones.if_upscaler import Upscaler
 from backbones.prediction import discrete_scalers, epsilon_from, per_sample_loss
 from backbones.timesteps import discrete_timesteps
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: stage I's native resolution, pixels

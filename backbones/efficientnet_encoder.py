@@ -21,7 +21,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: ImageNet statistics the encoder was trained with (Stability's ``effnet_preprocess``)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -186,7 +186,7 @@ def save_stability_encoder(encoder: EfficientNetEncoder, path: Path) -> None:
     """Write ``encoder`` in the published layout (one flat safetensors file), e.g. a tiny copy for tests."""
     from safetensors.torch import save
 
-    from bench.atomic import write_bytes
+    from bench.core.atomic import write_bytes
 
     state = {key: value.detach().cpu().contiguous() for key, value in encoder.state_dict().items()}
     write_bytes(path, save(state, metadata={"format": "pt"}))

@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from bench.atomic import write_bytes
+from bench.core.atomic import write_bytes
 
 #: the tensor's name inside each cache file
 TENSOR = "embedding"

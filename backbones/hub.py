@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def _is_local(source: str) -> bool:

@@ -27,7 +27,7 @@ import torch
 from backbones import hub
 from backbones.if_text import T5Embedder, weights_fingerprint
 from backbones.text_encoders import check_tokenizer, tiny_t5_config, tiny_tokenizer
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 #: T5-v1.1-XXL's hidden size: the width of IF's text conditioning

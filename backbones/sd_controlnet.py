@@ -26,7 +26,7 @@ from backbones.prediction import discrete_scalers, per_sample_loss
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
 from backbones.text_encoders import tokenize
 from backbones.timesteps import discrete_timesteps
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SAMPLERS = ("ddim", "unipc", "dpm")

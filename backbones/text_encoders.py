@@ -2,44 +2,32 @@
 
 Why built in code: a tiny preset must run with no download, so it cannot fetch CLIP's or T5's tokenizer. The
 built-in captions use a few dozen words ("an outlined red circle over a blue square ..."), so a word-level
-tokenizer whose vocabulary is enumerated from the built-in datasets covers them exactly, deterministically, on
-any machine; unknown words map to ``<|unk|>``. The tiny text models are the real transformers classes
-(`CLIPTextModel`, `CLIPTextModelWithProjection`, `T5EncoderModel`) at small widths, so the code path is the
-full preset's.
+tokenizer whose vocabulary (shipped as ``configs/tiny_vocab.json``) holds their words covers them exactly,
+deterministically, on any machine; unknown words map to ``<|unk|>``. The tiny text models are the real
+transformers classes (`CLIPTextModel`, `CLIPTextModelWithProjection`, `T5EncoderModel`) at small widths, so the
+code path is the full preset's.
 """
 
 from __future__ import annotations
 
 import functools
-import re
+import json
+from pathlib import Path
 from typing import Any
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 PAD, BOS, EOS, UNK = "<|pad|>", "<|startoftext|>", "<|endoftext|>", "<|unk|>"
 SPECIALS = (PAD, BOS, EOS, UNK)
-#: how many built-in scenes are enumerated for the vocabulary (their words repeat after a few hundred)
-VOCAB_SCENES = 2000
+#: the tiny encoders' vocabulary, shipped as data (the built-in captions' words; a test checks the coverage)
+VOCAB_FILE = Path(__file__).parent / "configs" / "tiny_vocab.json"
 #: a tokenizer with fewer entries than this came back broken (an offline CLIP tokenizer can have 2)
 MIN_VOCAB = 32
 
-#: the pieces `tokenizers.pre_tokenizers.Whitespace` makes: word characters, or runs of punctuation
-_WORD = re.compile(r"\w+|[^\w\s]+")
-
 
 def builtin_words() -> list[str]:
-    """Every word of the built-in captions (shapes' train and eval splits, the photos), sorted."""
-    from bench.data import photos, shapes
-
-    words: set[str] = set()
-    for split in ("train", "eval"):
-        for index in range(VOCAB_SCENES if split == "train" else 256):
-            words.update(_WORD.findall(shapes.caption(shapes.sample_scene(split, index)).lower()))
-    for caption in photos.PHOTOS.values():
-        words.update(_WORD.findall(caption.lower()))
-    words.update(shapes.PALETTE)
-    words.update(shapes.KINDS)
-    return sorted(words)
+    """The shipped vocabulary of the tiny text encoders (every word of the built-in captions), sorted."""
+    return list(json.loads(VOCAB_FILE.read_text())["words"])
 
 
 @functools.lru_cache(maxsize=4)

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: where the shipped codecs live (package data)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -207,7 +207,7 @@ def save_codec(vae: Any, name: str, out_dir: Path | str | None, fit: dict[str, A
     """
     from safetensors.torch import save as save_safetensors
 
-    from bench.atomic import write_bytes, write_text
+    from bench.core.atomic import write_bytes, write_text
 
     weights, info_path = weight_paths(name, out_dir)
     state = {key: value.detach().cpu().contiguous() for key, value in vae.state_dict().items()}

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from bench.config import BudgetConfig, load_toml
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: reference-GPU peak FLOP/s by mixed-precision setting (A10 data sheet, dense)
 A10_PEAK_FLOPS = {"no": 31.2e12, "fp16": 125e12, "bf16": 125e12}

@@ -1,6 +1,6 @@
 """The `bench` command line: one typer app whose commands live in `bench/commands/`, one module each.
 
-Every command turns a `bench.errors.UserError` into one line on stderr and exit status 2; other exceptions
+Every command turns a `bench.core.errors.UserError` into one line on stderr and exit status 2; other exceptions
 are bugs and keep their traceback.
 """
 
@@ -26,7 +26,7 @@ from bench.commands import (
     train,
 )
 from bench.commands import eval as eval_cmd
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 app = typer.Typer(
     help=(

@@ -12,20 +12,23 @@ read back from there by ``bench eval`` / ``bench train --resume``.
 from __future__ import annotations
 
 import dataclasses
-import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.typed_config import (
+    coerce,
+    dumps_toml,
+    field_types,
+    load_toml,
+    parse_scalar_text,
+    to_dict,
+    update_dataclass,
+)
 from hints.config import HintConfig
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+__all__ = ["coerce", "dumps_toml", "field_types", "load_toml", "to_dict", "update_dataclass"]
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -142,124 +145,6 @@ class RunConfig:
     model: dict[str, Any] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Typed coercion: one function turns TOML values and --set strings into a field's declared type.
-
-
-def _parse_scalar_text(text: str) -> Any:
-    """Parse a ``--set`` value the way TOML would read it, falling back to the bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        pass
-    if "," in text:  # "2,8" -> [2, 8] for tuple fields
-        return [_parse_scalar_text(part.strip()) for part in text.split(",")]
-    return text
-
-
-def coerce(value: Any, hint: Any, key: str) -> Any:
-    """Return ``value`` converted to type ``hint`` or raise a one-line `UserError` naming ``key``."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if hint is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        errors = []
-        # try the most specific members first: int before tuple, None only for None
-        for member in args:
-            try:
-                return coerce(value, member, key)
-            except UserError as exc:
-                errors.append(str(exc))
-        raise UserError(f"{key}: {value!r} is not a valid {_type_name(hint)}")
-    if hint is type(None):
-        if value is None or value == "none":
-            return None
-        raise UserError(f"{key}: expected none, got {value!r}")
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
-            return value.lower() in ("true", "yes", "1", "on")
-        raise UserError(f"{key}: expected true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str):
-                try:
-                    return int(value)
-                except ValueError:
-                    pass
-            raise UserError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool):
-            raise UserError(f"{key}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{key}: expected a number, got {value!r}") from None
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise UserError(f"{key}: expected a string, got {value!r}")
-    if origin is tuple:
-        if isinstance(value, str):
-            value = _parse_scalar_text(value)
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{key}: expected a list like [a, b], got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(coerce(v, args[0], key) for v in value)
-        if len(value) != len(args):
-            raise UserError(f"{key}: expected {len(args)} values, got {len(value)}")
-        return tuple(coerce(v, a, key) for v, a in zip(value, args, strict=True))
-    if origin in (list,):
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{key}: expected a list, got {value!r}")
-        return [coerce(v, args[0], key) for v in value] if args else list(value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise UserError(f"{key}: expected a table, got {value!r}")
-        return dict(value)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise UserError(f"{key}: expected a table of settings, got {value!r}")
-        return update_dataclass(hint(), value, prefix=key)
-    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in a config class
-
-
-def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-
-
-def field_types(cls: type) -> dict[str, Any]:
-    """The resolved type hints of a config dataclass's fields."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def update_dataclass(obj: Any, values: dict[str, Any], prefix: str = "") -> Any:
-    """Return a copy of dataclass ``obj`` with ``values`` (possibly nested tables) applied and type-checked."""
-    types_ = field_types(type(obj))
-    changes: dict[str, Any] = {}
-    for name, value in values.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if name not in types_:
-            raise UserError(f"unknown config key '{key}' (valid: {', '.join(sorted(types_))})")
-        current = getattr(obj, name)
-        if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            changes[name] = update_dataclass(current, value, prefix=key)
-        elif isinstance(current, dict) and isinstance(value, dict):
-            changes[name] = {**current, **value}
-        else:
-            changes[name] = coerce(value, types_[name], key)
-    try:
-        return dataclasses.replace(obj, **changes)
-    except ValueError as exc:  # a config class's own check (__post_init__) of a value combination
-        raise UserError(str(exc)) from None
-
-
 def parse_override(text: str) -> tuple[list[str], str]:
     """Split ``section.field=value`` into (["section", "field"], "value")."""
     if "=" not in text:
@@ -278,24 +163,13 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         if path[0] == "model":
             if len(path) != 2:
                 raise UserError(f"--set {text!r}: model settings are model.<field>=value")
-            cfg = dataclasses.replace(cfg, model={**cfg.model, path[1]: _parse_scalar_text(raw)})
+            cfg = dataclasses.replace(cfg, model={**cfg.model, path[1]: parse_scalar_text(raw)})
             continue
         nested: Any = raw
         for part in reversed(path[1:]):
             nested = {part: nested}
         cfg = update_dataclass(cfg, {path[0]: nested})
     return cfg
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file, turning a missing or malformed file into one line."""
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}") from None
 
 
 def preset_names() -> list[str]:
@@ -320,26 +194,6 @@ def resolve_config(
     if backbone:
         cfg = dataclasses.replace(cfg, backbone=backbone)
     return apply_overrides(cfg, overrides or [])
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """A TOML-ready dict of a config dataclass (tuples become lists, None values are dropped)."""
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items() if x is not None}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    return clean(dataclasses.asdict(cfg))
-
-
-def dumps_toml(cfg: Any) -> str:
-    """Serialise a config dataclass to TOML text."""
-    import tomli_w
-
-    return tomli_w.dumps(to_dict(cfg))
 
 
 def read_run_config(path: Path) -> RunConfig:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.atomic import write_text
-from bench.errors import UserError
+from bench.core.atomic import write_text
+from bench.core.errors import UserError
 
 CONFIG = "config.toml"
 ENV = "env.json"

@@ -15,9 +15,9 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from backbones.base import Backbone, Batch
-from bench.atomic import write_bytes
 from bench.budget import BudgetMeter
 from bench.config import RunConfig
+from bench.core.atomic import write_bytes
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -27,11 +27,11 @@ from tqdm.auto import tqdm
 
 from backbones import create_backbone, get_backbone_class
 from backbones.base import Backbone, BackboneConfig
-from bench.atomic import write_text
 from bench.budget import BudgetMeter
 from bench.config import RunConfig, dumps_toml
+from bench.core.atomic import write_text
+from bench.core.errors import UserError
 from bench.data.loader import TrainStream
-from bench.errors import UserError
 from bench.lr_schedule import lr_factor
 from bench.rundir import BUDGET, CONFIG, ENV, SAMPLES, Checkpoint, RunDir, environment, mark_name
 from bench.training_state import EMA, load_state, rng_state, save_state, set_rng_state

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from bench.atomic import write_text
+from bench.core.atomic import write_text
 
 TENSORS = "state.safetensors"
 META = "state.json"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.images import read_rgb, read_rgba, resize_center_crop, to_rgb
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.images import read_rgb, read_rgba, resize_center_crop, to_rgb
 from hints.config import HintConfig
 from hints.edges import CannyEdges
 

@@ -17,7 +17,7 @@ from backbones.base import Batch
 from backbones.cascade import StableCascadeControl
 from backbones.cascade_parts import tiny_stage_c_config
 from backbones.efficientnet_encoder import EfficientNetEncoder, architecture, save_stability_encoder
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: the full preset's code path on tiny parts: no bf16 on CPU, the tiny EfficientNet in the encoder file
 TINY_AS_FULL = {"weight_dtype": "float32", "encoder_arch": "tiny", "gradient_checkpointing": False}

@@ -29,7 +29,7 @@ from backbones.efficientnet_encoder import (
     load_stability_encoder,
     save_stability_encoder,
 )
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 CONFIGS = Path(__file__).parents[1] / "backbones" / "configs"
 

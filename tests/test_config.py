@@ -14,7 +14,7 @@ from bench.config import (
     read_run_config,
     resolve_config,
 )
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def test_every_shipped_preset_loads() -> None:

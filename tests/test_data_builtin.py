@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.core.errors import UserError
 from bench.data import photos, shapes
 from bench.data.seeds import derive_seed, eval_hint_seed, hint_seed
 from bench.data.sources import load_example, open_source
-from bench.errors import UserError
 
 
 def test_shapes_are_deterministic_across_fresh_objects() -> None:

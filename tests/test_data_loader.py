@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from bench.config import RunConfig, resolve_config
+from bench.core.errors import UserError
 from bench.data.loader import TrainStream, eval_batches
-from bench.errors import UserError
 
 
 def _cfg(**data) -> RunConfig:

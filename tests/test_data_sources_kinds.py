@@ -24,11 +24,11 @@ from data_fixtures import (
 
 import backbones
 from bench.config import resolve_config
+from bench.core.errors import UserError
 from bench.data.local_server import LocalImageServer, Route
 from bench.data.options import SourceOptions
 from bench.data.skips import SkippedItem
 from bench.data.sources import open_source
-from bench.errors import UserError
 from bench.rundir import RunDir
 from bench.train import start_run, train_run
 

@@ -13,12 +13,12 @@ import torch
 from data_fixtures import encode, picture, with_data
 
 from bench.config import RunConfig, resolve_config
+from bench.core.errors import UserError
 from bench.data.loader import TrainStream, eval_batches
 from bench.data.local_server import LocalImageServer, Route
 from bench.data.options import SourceOptions
 from bench.data.skips import MIN_TRIED, SkipTally
 from bench.data.sources import open_source
-from bench.errors import UserError
 
 COUNT = 40
 #: items 3, 10, 17, ... are dead links, 5 and 25 serve an HTML page, 7 has an empty caption

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from data_fixtures import ODD_OUTCOMES, odd_images
 
+from bench.core.errors import UserError
 from bench.data.fetch import FetchPolicy, fetch
 from bench.data.local_server import LocalImageServer, Route
 from bench.data.options import SourceOptions
 from bench.data.skips import SkippedItem
 from bench.data.sources import open_source
 from bench.data.urls import url_key
-from bench.errors import UserError
 
 POLICY = FetchPolicy(timeout_s=0.5, retries=1, backoff_s=0.01, max_bytes=200_000)
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 import backbones
 from bench.cli import app
 from bench.config import resolve_config
+from bench.results import read_rows
 from bench.rundir import RunDir
 from bench.train import start_run, train_run
-from eval.results import read_rows
 from eval.weights import ALEXNET, WEIGHTS_ENV
 
 runner = CliRunner()

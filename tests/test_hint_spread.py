@@ -7,7 +7,7 @@ import torch
 
 from backbones import create_backbone
 from backbones.hint_spread import hint_channels, spread_hint
-from bench.errors import UserError
+from bench.core.errors import UserError
 from hints import NUM_CHANNELS
 
 

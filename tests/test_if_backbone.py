@@ -13,7 +13,7 @@ from backbones.base import Batch
 from backbones.deepfloyd_if import DeepFloydIF, hint_size_for
 from backbones.if_control import IFControlNet, residual_channels
 from backbones.if_schedule import variance_term
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 CAPTIONS = ["a red circle over a blue square", ""]
 

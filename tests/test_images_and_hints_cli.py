@@ -10,8 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.data.images import read_rgb, read_rgba, resize_center_crop, to_rgb
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.images import read_rgb, read_rgba, resize_center_crop, to_rgb
 from hints import load_user_hint
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from test_train_loop import FAST, _weights
 
 import backbones
 from bench.config import resolve_config
-from bench.errors import UserError
+from bench.core.errors import UserError
 from bench.lr_schedule import lr_factor
 from bench.rundir import RunDir
 from bench.train import start_run, train_run

@@ -10,7 +10,7 @@ from backbones.base import Batch
 from backbones.cascade_schedule import log_snr, sample_ddpm, scalers
 from backbones.if_schedule import denoise
 from backbones.prediction import epsilon_from, per_sample_loss, velocity
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def test_velocity_and_back_to_the_noise() -> None:

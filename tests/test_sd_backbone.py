@@ -12,7 +12,7 @@ import torch
 from backbones import create_backbone
 from backbones.sd_controlnet import SDControlNet
 from backbones.text_encoders import tiny_tokenizer
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: a full-preset override that fits the tiny saved model (f=4 codec, fp32 on CPU)
 TINY_AS_FULL = {"hint_embedding_channels": [16, 32, 64], "weight_dtype": "float32", "gradient_checkpointing": False}

@@ -8,7 +8,7 @@ import torch
 from backbones import create_backbone, get_backbone_class
 from backbones.cascade_schedule import sample_t
 from backbones.timesteps import discrete_timesteps, noise_fractions
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def test_cubic_draws_stay_in_range_and_favour_high_noise() -> None:

@@ -21,8 +21,8 @@ from backbones.tiny_codec import (
 )
 from bench.cli import app
 from bench.commands.codec import _pixels, train_codec
+from bench.core.errors import UserError
 from bench.data.sources import open_source
-from bench.errors import UserError
 
 runner = CliRunner()
 

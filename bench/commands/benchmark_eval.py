@@ -10,7 +10,7 @@ import typer
 
 def _pool(resolution: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``size`` (output, target, hint) triples from the built-in photos: realistic edges and strokes."""
-    from bench.data.images import resize_center_crop
+    from bench.core.images import resize_center_crop
     from bench.data.photos import PHOTOS, load_photo
     from hints import HintConfig, make_hint
 
@@ -58,7 +58,7 @@ def benchmark_eval_command(
 
     import torch
 
-    from bench.errors import UserError
+    from bench.core.errors import UserError
     from eval.pixel_metrics import EdgeSettings, edge_tolerance, score_pixels, target_labs
 
     if images < 1 or resolution < 16 or pool < 1:

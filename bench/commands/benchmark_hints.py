@@ -26,8 +26,8 @@ def benchmark_hints_command(
     """Print ms per image of the reference and fast stroke renderers, their ratio, and a whole hint's median."""
     import cv2
 
-    from bench.data.images import resize_center_crop
-    from bench.errors import UserError
+    from bench.core.errors import UserError
+    from bench.core.images import resize_center_crop
     from hints import HintConfig, make_hint
     from hints.reference import reference_stroke_mask
     from hints.strokes import fast_stroke_mask

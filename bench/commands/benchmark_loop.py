@@ -31,8 +31,8 @@ def benchmark_loop_command(
     from backbones import create_backbone
     from bench.budget import A10_PEAK_FLOPS
     from bench.config import resolve_config
+    from bench.core.errors import UserError
     from bench.data.loader import TrainStream
-    from bench.errors import UserError
     from bench.train import build_optimizer, start_run, torch_threads, train_run, training_threads, validate_config
 
     if steps < 5:

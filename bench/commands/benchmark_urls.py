@@ -89,9 +89,9 @@ def benchmark_urls_command(
     """Print images/s of the URL source (fetch + decode + resize + crop + hint) and of the same images from a
     local folder, their ratio, the target (>= 100 images/s), and the machine's load."""
     from bench.config import resolve_config
+    from bench.core.errors import UserError
     from bench.data.local_server import LocalImageServer, Route
     from bench.data.options import SourceOptions
-    from bench.errors import UserError
     from bench.train import start_run, train_run
 
     cfg = resolve_config(backbone, "tiny")

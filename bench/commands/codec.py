@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: images the scaling factor is measured on (first items of the train split) and the PSNR is reported on
 SCALE_ITEMS = 256

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 if TYPE_CHECKING:
     from bench.config import RunConfig
+    from bench.results import EvalRow
     from bench.rundir import Checkpoint, RunDir
     from eval.harness import Scorer
     from eval.items import EvalItems
-    from eval.results import EvalRow
 
 #: strokes per image of the stroke adherence curve
 DEFAULT_ADHERENCE = (1, 2, 4, 8, 16)
@@ -153,10 +153,10 @@ def _build_items(cfg: RunConfig, spec: str, strokes: int | None, where: Path) ->
 
 def _plan_jobs(plan: RunPlan, options: EvalOptions, cache: ItemCache, scorer: Scorer) -> None:
     """Fill ``plan.jobs`` with the (checkpoint, eval set) pairs that miss a metric."""
+    from bench.results import UNAVAILABLE, read_rows
+    from bench.sample_store import SampleStore
     from eval.harness import NETWORK_METRICS
     from eval.metric_specs import ADHERENCE_METRICS, PIXEL_METRICS
-    from eval.results import UNAVAILABLE, read_rows
-    from eval.sample_store import SampleStore
 
     cfg = plan.cfg
     specs = list(dict.fromkeys([cfg.data.source, *([PHOTOS] if options.photos else []), *options.eval_sets]))
@@ -249,7 +249,7 @@ class _MeteredSampler:
 
 
 def _rows(job: Job, results: list[Any], extra: dict[str, float]) -> list[EvalRow]:
-    from eval.results import UNAVAILABLE, EvalRow
+    from bench.results import UNAVAILABLE, EvalRow
 
     nan = float("nan")
     rows = []
@@ -277,9 +277,9 @@ def _run_jobs(plan: RunPlan, scorer: Scorer, options: EvalOptions, bar: Any) -> 
     import torch
 
     from backbones import create_backbone
+    from bench.results import merge_rows, read_rows, write_rows
+    from bench.sample_store import SampleStore
     from eval.harness import generate
-    from eval.results import merge_rows, read_rows, write_rows
-    from eval.sample_store import SampleStore
 
     cfg, store = plan.cfg, SampleStore(plan.run.path)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

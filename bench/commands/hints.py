@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from PIL import Image
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def _load_image(spec: str) -> np.ndarray:
@@ -18,7 +18,7 @@ def _load_image(spec: str) -> np.ndarray:
         from bench.data.sources import load_example
 
         return load_example(spec).image
-    from bench.data.images import read_rgb
+    from bench.core.images import read_rgb
 
     return read_rgb(spec)
 
@@ -54,9 +54,9 @@ def hints_command(
     With --lineart-out and --strokes-out it also writes the two files `bench sample` reads, so a built-in eval
     drawing (e.g. builtin:shapes/eval/3) can be colored the way a person's own drawing is.
     """
-    from bench.atomic import write_bytes
     from bench.config import RunConfig, apply_overrides
-    from bench.data.images import resize_center_crop
+    from bench.core.atomic import write_bytes
+    from bench.core.images import resize_center_crop
     from hints import make_hint
     from hints.preview import hint_preview
 

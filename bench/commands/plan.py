@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def _parse_range(text: str) -> list[int]:

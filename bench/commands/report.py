@@ -6,20 +6,20 @@ from pathlib import Path
 
 import typer
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def write_report(run_dirs: list[Path], out: Path, title: str, target_de: float | None = None) -> tuple[Path, Path]:
     """Read the run directories and write ``out/report.md`` (+ plots/) and ``out/report.html``."""
-    from eval import report_doc, report_html, report_md
-    from eval.report_data import load_report
+    from bench.report import doc, html, markdown
+    from bench.report.data import load_report
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
     data = load_report(list(run_dirs), target_de)
-    blocks = report_doc.build(data, title)
+    blocks = doc.build(data, title)
     out.mkdir(parents=True, exist_ok=True)
-    return report_md.write(blocks, out), report_html.write(blocks, out, title)
+    return markdown.write(blocks, out), html.write(blocks, out, title)
 
 
 def report_command(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 if TYPE_CHECKING:
     from bench.config import RunConfig

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def sample_command(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 
 def train_command(

@@ -13,10 +13,10 @@ import functools
 import json
 from pathlib import Path
 
+from bench.core.errors import UserError
 from bench.data.options import SourceOptions
 from bench.data.records import RecordSource, clean_caption
 from bench.data.skips import SkippedItem
-from bench.errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 CAPTION_FIELDS = ("text", "caption")

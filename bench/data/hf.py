@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.core.errors import UserError
 from bench.data.options import SourceOptions
 from bench.data.records import RecordSource, clean_caption
 from bench.data.skips import SkippedItem
 from bench.data.urls import CAPTION_NAMES, URL_NAMES, UrlSource, pick_column
-from bench.errors import UserError
 
 IMAGE_NAMES = ("image", "img", "jpg", "jpeg", "png", "webp", "picture")
 

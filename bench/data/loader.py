@@ -33,12 +33,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from backbones.base import Batch
 from bench.config import RunConfig
+from bench.core.errors import UserError
 from bench.data.options import SourceOptions
 from bench.data.prefetch import ThreadPool
 from bench.data.seeds import derive_seed, eval_hint_seed, hint_seed
 from bench.data.skips import EMPTY_CAPTION, MAX_PROBES, SkippedItem, SkipTally, substitute_index
 from bench.data.sources import Example, Source, open_source
-from bench.errors import UserError
 from hints import HintConfig, make_hint
 
 #: queued items per fetch thread (enough that a thread never waits for work)

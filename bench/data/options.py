@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.data.images import MAX_PIXELS as _USER_MAX_PIXELS
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.core.images import MAX_PIXELS as _USER_MAX_PIXELS
 
 
 def default_cache_dir() -> Path:

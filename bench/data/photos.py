@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.data.images import to_rgb
+from bench.core.images import to_rgb
 
 #: name -> caption
 PHOTOS: dict[str, str] = {

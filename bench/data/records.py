@@ -3,7 +3,7 @@
 A user source (folder, Hugging Face dataset, URL table, WebDataset shards) only says how to list its rows
 (a stable key each) and how to read one row's encoded bytes and caption. This base class does the rest the
 same way for all: the fixed eval split (the ``eval_size`` keys with the smallest split hash, so it never
-changes with the run seed and is disjoint from training by key), decoding through `bench.data.images`
+changes with the run seed and is disjoint from training by key), decoding through `bench.core.images`
 (any odd image is converted or refused with a reason), the minimum-size rule, and resize + center crop.
 """
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.data.images import BadImage, decode_rgb, resize_center_crop
+from bench.core.errors import UserError
+from bench.core.images import BadImage, decode_rgb, resize_center_crop
 from bench.data.options import SourceOptions
 from bench.data.seeds import derive_seed
 from bench.data.skips import SkippedItem
 from bench.data.sources import Example
-from bench.errors import UserError
 
 
 def split_rows(keys: Sequence[str], split: str, eval_size: int, name: str) -> list[int]:

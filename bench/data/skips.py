@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from bench.core.errors import UserError
 from bench.data.seeds import derive_seed
-from bench.errors import UserError
 
 #: how many substitutes the loader tries for one address before giving up on the source
 MAX_PROBES = 16

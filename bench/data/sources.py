@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from bench.core.errors import UserError
+from bench.core.images import resize_center_crop
 from bench.data import photos, shapes
-from bench.data.images import resize_center_crop
-from bench.errors import UserError
 
 if TYPE_CHECKING:
     from bench.data.options import SourceOptions

@@ -16,7 +16,7 @@ import os
 import threading
 from pathlib import Path
 
-from bench.atomic import write_bytes, write_text
+from bench.core.atomic import write_bytes, write_text
 from bench.data.fetch import FetchPolicy, fetch
 from bench.data.skips import SkippedItem
 

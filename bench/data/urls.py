@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.core.errors import UserError
 from bench.data.fetch import FetchPolicy
 from bench.data.options import SourceOptions
 from bench.data.records import RecordSource, clean_caption
 from bench.data.skips import SkippedItem
 from bench.data.url_cache import CachedFetcher, UrlCache
-from bench.errors import UserError
 
 URL_NAMES = ("url", "image_url", "URL", "img_url", "imageurl", "link")
 CAPTION_NAMES = ("caption", "text", "TEXT", "prompt", "content", "alt", "title", "description")

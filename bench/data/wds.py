@@ -19,10 +19,10 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.core.errors import UserError
 from bench.data.options import SourceOptions
 from bench.data.records import RecordSource, clean_caption
 from bench.data.skips import SkippedItem
-from bench.errors import UserError
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
 CAPTION_EXTENSIONS = ("txt", "text", "caption", "json")

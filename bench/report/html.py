@@ -10,8 +10,8 @@ import base64
 import html
 from pathlib import Path
 
-from bench.atomic import write_text
-from eval.report_doc import Block, Bullets, Code, Figure, Heading, Paragraph, Table
+from bench.core.atomic import write_text
+from bench.report.doc import Block, Bullets, Code, Figure, Heading, Paragraph, Table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }

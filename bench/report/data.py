@@ -1,7 +1,7 @@
 """What a report says, computed from run directories only: runs, eval rows, equal-budget picks, costs.
 
 `bench report` reads ``config.toml``, ``env.json``, ``budget.json``, ``train.jsonl``, ``eval.csv`` and the saved
-eval samples of each run, and nothing else. The writers (`eval.report_md`, `eval.report_html`) and the plots
+eval samples of each run, and nothing else. The writers (`bench.report.markdown`, `bench.report.html`) and the plots
 only format what this module computes, so the Markdown and HTML reports always agree.
 
 Equal budget: the shared budget is the smallest of the runs' largest evaluated spends; each run is read at its
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UserError
+from bench.core.errors import UserError
+from bench.results import OK, EvalRow, read_rows
 from eval.metric_specs import spec
-from eval.results import OK, EvalRow, read_rows
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from bench.errors import UserError
+from bench.core.errors import UserError
 
 #: refuse images above this many pixels (a 16k x 16k image); PIL's bomb check uses the same bound
 MAX_PIXELS = 16384 * 16384

@@ -18,9 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from bench.report.data import ReportData, RunInfo  # noqa: E402
+from bench.sample_store import INPUTS, read_png, set_slug  # noqa: E402
 from eval.metric_specs import spec  # noqa: E402
-from eval.report_data import ReportData, RunInfo  # noqa: E402
-from eval.sample_store import INPUTS, read_png, set_slug  # noqa: E402
 
 DPI = 110
 COLOURS = plt.get_cmap("tab10").colors

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.atomic import write_bytes, write_text
+from bench.core.atomic import write_bytes, write_text
 from eval.items import EvalItems
 
 EVAL_SAMPLES = Path("samples") / "eval"

@@ -1,6 +1,6 @@
 """The report as a list of plain blocks (headings, text, tables, figures, code), built once from `ReportData`.
 
-`eval.report_md` and `eval.report_html` only render these blocks, so both files say exactly the same thing.
+`bench.report.markdown` and `bench.report.html` only render these blocks, so both files say exactly the same thing.
 Blocks hold raw text; each renderer escapes it for its format (the HTML renderer escapes every string).
 """
 
@@ -10,10 +10,10 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from eval import plots
+from bench.report import plots
+from bench.report.data import CostRow, ReportData, RunInfo, cost_row, report_environment
+from bench.results import OK
 from eval.metric_specs import spec
-from eval.report_data import CostRow, ReportData, RunInfo, cost_row, report_environment
-from eval.results import OK
 
 
 @dataclass

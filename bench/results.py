@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from bench.atomic import write_text
+from bench.core.atomic import write_text
 
 OK = "ok"
 UNAVAILABLE = "unavailable"

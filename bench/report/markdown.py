@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from bench.atomic import write_bytes, write_text
-from eval.report_doc import Block, Bullets, Code, Figure, Heading, Paragraph, Table
+from bench.core.atomic import write_bytes, write_text
+from bench.report.doc import Block, Bullets, Code, Figure, Heading, Paragraph, Table
 
 PLOTS = "plots"
 

@@ -1,0 +1,1 @@
+"""Reports: the comparison tables, plots, sample grids and their markdown/HTML renderings, from run directories."""
