@@ -67,6 +67,9 @@ class DataConfig:
     min_image_side: int = 32
     #: stop the run when more than this share of the items tried could not be used
     max_failure_share: float = 0.5
+    #: training captions' colour words: keep, drop, or the probability of dropping them per sample (a caption
+    #: that names every region's colour lets a model ignore the strokes; see bench/data/captions.py)
+    caption_colors: str = "keep"
 
 
 @dataclass

@@ -344,9 +344,11 @@ def model_config(cfg: RunConfig) -> BackboneConfig:
 
 def validate_config(cfg: RunConfig) -> None:
     """Check everything a run needs before any directory is written (one-line errors)."""
+    from bench.data.captions import parse_caption_colors
     from bench.data.options import SourceOptions
     from bench.data.sources import open_source
 
+    parse_caption_colors(cfg.data.caption_colors)
     if cfg.budget.usd <= 0:
         raise UserError(f"the budget must be more than $0, got ${cfg.budget.usd}")
     if cfg.budget.usd * cfg.budget.mark_every < 1e-9:

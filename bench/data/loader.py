@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from backbones.base import Batch
 from bench.config import RunConfig
 from bench.core.errors import UserError
+from bench.data.captions import CaptionColors
 from bench.data.options import SourceOptions
 from bench.data.prefetch import ThreadPool
 from bench.data.seeds import derive_seed, eval_hint_seed, hint_seed
@@ -96,9 +97,18 @@ Item = tuple[torch.Tensor | None, torch.Tensor | None, str, str, tuple[str, ...]
 class HintedDataset(Dataset):
     """Items addressed by stream position: the source's example (or its substitute) plus its epoch's hint."""
 
-    def __init__(self, source: Source, hints: HintConfig, run_seed: int, order: StreamOrder, threads: int = 0) -> None:
+    def __init__(
+        self,
+        source: Source,
+        hints: HintConfig,
+        run_seed: int,
+        order: StreamOrder,
+        threads: int = 0,
+        caption_colors: str = "keep",
+    ) -> None:
         self.source, self.hints, self.run_seed, self.order = source, hints, run_seed, order
         self.threads = threads
+        self.captions = CaptionColors(caption_colors, run_seed)
         self._pool: ThreadPool | None = None
         self._pool_pid = -1
         self._futures: dict[int, Any] = {}
@@ -131,7 +141,8 @@ class HintedDataset(Dataset):
             return None, None, "", "", resolved.skipped
         epoch = position // self.order.items_per_epoch
         hint = make_hint(example.image, hint_seed(self.run_seed, example.key, epoch), self.hints)
-        return to_pixels(example.image), torch.from_numpy(hint), example.caption, example.key, resolved.skipped
+        caption = self.captions(example.caption, example.key, epoch)
+        return to_pixels(example.image), torch.from_numpy(hint), caption, example.key, resolved.skipped
 
     def __getitem__(self, position: int) -> Item:
         return self._item(position, self._resolve_position(position))
@@ -234,7 +245,9 @@ class TrainStream:
             cv2.setNumThreads(1)
         order = StreamOrder(len(self.source), self.cfg.data.batch_size, self.cfg.seed)
         threads = self.options.fetch_threads if getattr(self.source, "remote", False) else 0
-        self._dataset = HintedDataset(self.source, self.cfg.hints, self.cfg.seed, order, threads)
+        self._dataset = HintedDataset(
+            self.source, self.cfg.hints, self.cfg.seed, order, threads, self.cfg.data.caption_colors
+        )
         loader = DataLoader(
             self._dataset,
             batch_size=self.cfg.data.batch_size,
