@@ -36,6 +36,8 @@ def fake_backbones(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def _run(out: Path, *extra: str) -> object:
     sets = [arg for s in FAST for arg in ("--set", s)]
     args = ["run", "--backbones", "fake,fake2", "--budget-usd", "1e-6", "--out", str(out), "--quiet", *sets]
+    if "--seeds" not in extra:
+        args += ["--seeds", "1", "--jobs", "1"]
     return runner.invoke(app, [*args, "--no-photos", "--adherence-strokes", "1,2", *extra])
 
 
@@ -44,9 +46,9 @@ def test_run_trains_each_backbone_evaluates_and_reports_then_resumes(tmp_path: P
     result = _run(out)
     assert result.exit_code == 0, result.output
     for name in ("fake", "fake2"):
-        run = RunDir(out / name)
+        run = RunDir(out / name / "seed0")
         assert run.latest() is not None and run.latest().usd >= 1e-6
-        assert (out / name / "eval.csv").is_file()
+        assert (run.path / "eval.csv").is_file()
     assert (out / "report" / "report.md").is_file() and (out / "report" / "report.html").is_file()
     markdown = (out / "report" / "report.md").read_text()
     assert "fake2" in markdown and "Throughput and cost" in markdown
@@ -71,6 +73,44 @@ def test_run_refuses_a_different_budget_for_existing_runs(tmp_path: Path) -> Non
     from bench.train import start_run
 
     out = tmp_path / "bench"
-    start_run(resolve_config("fake", "tiny", overrides=[*FAST, "budget.usd=1e-6"]), out / "fake")
+    start_run(resolve_config("fake", "tiny", overrides=[*FAST, "budget.usd=1e-6"]), out / "fake" / "seed0")
     result = _run(out, "--budget-usd", "2e-6")
     assert result.exit_code == 2 and "budget" in result.output and "another --out" in result.output
+
+
+def test_run_trains_each_seed_in_its_own_directory_on_parallel_workers(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = _run(out, "--seeds", "2", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert "2 at a time" in result.output
+    from bench.config import read_run_config
+
+    for name in ("fake", "fake2"):
+        for seed in (0, 1):
+            run = RunDir(out / name / f"seed{seed}")
+            assert read_run_config(run.file("config.toml")).seed == seed
+            assert run.latest() is not None and (run.path / "eval.csv").is_file()
+    # the seeds train different models: their first logged losses differ
+    logs = [(out / "fake" / f"seed{s}" / "train.jsonl").read_text().splitlines()[0] for s in (0, 1)]
+    assert logs[0] != logs[1]
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [("0", "at least one seed"), ("1,2,1", "seed 1 is given twice"), ("x", "give a count"), ("-1", "give a count")],
+)
+def test_run_refuses_bad_seeds_in_one_line(tmp_path: Path, seeds: str, message: str) -> None:
+    result = runner.invoke(app, ["run", "--backbones", "fake", "--seeds", seeds, "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "b").exists()
+
+
+def test_run_refuses_a_seed_override_and_the_old_layout(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--backbones", "fake", "--set", "seed=4", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "--seeds" in result.output
+    from bench.config import resolve_config
+    from bench.train import start_run
+
+    start_run(resolve_config("fake", "tiny", overrides=FAST), tmp_path / "old" / "fake")
+    result = _run(tmp_path / "old")
+    assert result.exit_code == 2 and "one seed per backbone" in result.output
