@@ -53,9 +53,25 @@ def _decode(fp: IO[bytes] | Path, label: str, max_pixels: int, draft: int | None
             "too_many_pixels", f"{label} has more than {max_pixels:,} pixels; refusing to decode it"
         ) from None
     except UnidentifiedImageError:
+        if _has_image_signature(fp):  # some PIL versions cannot identify a truncated JPEG from its header
+            raise BadImage("corrupt", f"{label} could not be decoded; is it truncated or corrupt?") from None
         raise BadImage("not_image", f"{label} is not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadImage("corrupt", f"{label} could not be decoded ({exc}); is it truncated or corrupt?") from None
+
+
+#: the first bytes of the image formats a user's data holds (JPEG, PNG, GIF, BMP, WebP's RIFF container)
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"RIFF")
+
+
+def _has_image_signature(fp: IO[bytes] | Path) -> bool:
+    if isinstance(fp, Path):
+        with open(fp, "rb") as fh:
+            head = fh.read(16)
+    else:
+        fp.seek(0)
+        head = fp.read(16)
+    return head.startswith(_SIGNATURES)
 
 
 def _open(path: Path | str) -> Image.Image:
