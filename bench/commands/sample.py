@@ -21,37 +21,15 @@ def sample_command(
     seed: int = typer.Option(0, "--seed", help="Noise seed: the same inputs and seed give the same image."),
 ) -> None:
     """Color a person's own drawing: line art + RGBA strokes -> the same hint as training -> the model."""
-    import dataclasses
-
-    import torch
-
-    from backbones import create_backbone
-    from backbones.base import Batch
-    from bench.config import read_run_config
-    from bench.rundir import CONFIG, RunDir
-    from bench.sampling import sample_batch, to_uint8, write_png
-    from hints import load_user_hint
+    from bench.coloring import color_drawing, load_run
+    from bench.sampling import write_png
 
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out}: the image is written as PNG; give a .png file name")
     if (steps is not None and steps < 1) or (guidance is not None and guidance < 0):
         raise UserError("--steps must be >= 1 and --guidance >= 0")
-    run = RunDir(run_dir)
-    run.require_run()
-    cfg = read_run_config(run.file(CONFIG))
-    chosen = run.checkpoint(checkpoint)
-    hint = torch.from_numpy(load_user_hint(lineart, strokes, cfg.data.resolution, cfg.hints))
-    backbone = create_backbone(cfg.backbone, cfg.preset, cfg.data.resolution, cfg.model)
-    backbone.load_trainable(chosen.control)
-    backbone.eval()
-    eval_cfg = dataclasses.replace(
-        cfg.eval,
-        steps=steps or cfg.eval.steps,
-        guidance=cfg.eval.guidance if guidance is None else guidance,
-        seed=seed,
-    )
-    size = cfg.data.resolution
-    batch = Batch(torch.zeros(1, 3, size, size), hint[None], [prompt], ["user"])
-    image = sample_batch(backbone, batch, dataclasses.replace(cfg, eval=eval_cfg))
-    write_png(out, to_uint8(image)[0])
-    typer.echo(f"wrote {out} ({size}x{size} px) with {chosen.name} of {run.path}")
+    loaded = load_run(run_dir, checkpoint)
+    colored = color_drawing(loaded, lineart, strokes, prompt, steps=steps, guidance=guidance, seed=seed)
+    write_png(out, colored.image)
+    size = loaded.cfg.data.resolution
+    typer.echo(f"wrote {out} ({size}x{size} px) with {loaded.checkpoint.name} of {loaded.run.path}")
