@@ -18,6 +18,7 @@ from bench.commands import (
     benchmark_loop,
     benchmark_urls,
     codec,
+    demo,
     hints,
     plan,
     report,
@@ -68,6 +69,7 @@ _register(app, "plan", plan.plan_command, "Parameters, FLOPs, cost and memory of
 _register(app, "eval", eval_cmd.eval_command, "Score every checkpoint of runs on the fixed eval sets.")
 _register(app, "report", report.report_command, "Write the comparison report (tables, plots, grids).")
 _register(app, "run", run.run_command, "The whole benchmark: train each backbone, evaluate, report.")
+_register(app, "demo", demo.demo_command, "A local web page to color your own drawing with trained runs.")
 _register(codec_app, "fit", codec.codec_fit_command, "Train a tiny latent codec on built-in data.")
 _register(
     benchmark_app,
