@@ -12,6 +12,9 @@ where a run happened. Seconds on the reference GPU come from, in order of prefer
    sheet): 31.2 TFLOP/s fp32 (plain CUDA cores, what an un-mixed run uses) and 125 TFLOP/s bf16/fp16 dense
    tensor cores. Deterministic: the same run costs the same on any machine.
 
+On N processes (``accelerate launch``) the bill is device-seconds over all of them: wall time x N on the
+wall-clock methods, FLOPs summed over the processes on the FLOP method (the loop passes that sum).
+
 The method and its inputs are written to ``budget.json``; the meter's state travels in checkpoints so a
 resumed run keeps counting. Sampling is metered separately from training.
 """
@@ -61,6 +64,8 @@ class MeterState:
     method: str
     device: str
     usd_per_hour: float
+    #: processes (devices) the run trains on, all of kind ``device``
+    processes: int = 1
     #: reference seconds per device second (device_factor) or 1.0
     device_factor: float = 1.0
     #: FLOPs of one optimizer step (flops method)
@@ -83,7 +88,14 @@ class MeterState:
 class BudgetMeter:
     """Charges each optimizer step (and sampling) in reference-GPU dollars."""
 
-    def __init__(self, config: BudgetConfig, mixed_precision: str = "no", device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        config: BudgetConfig,
+        mixed_precision: str = "no",
+        device: torch.device | None = None,
+        processes: int = 1,
+    ) -> None:
+        """``processes``: how many devices of this kind train the run (each one's time is billed)."""
         if config.usd <= 0:
             raise UserError(f"the budget must be more than $0, got ${config.usd}")
         if not 0 < config.mark_every <= 1:
@@ -92,7 +104,7 @@ class BudgetMeter:
         device = device or torch.device("cpu")
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         method = config.method if config.method != "auto" else self._auto_method(name, device)
-        self.state = MeterState(method=method, device=name, usd_per_hour=config.price_per_hour)
+        self.state = MeterState(method=method, device=name, usd_per_hour=config.price_per_hour, processes=processes)
         if method == "device_factor":
             self.state.device_factor = self._device_factor(name)
         elif method == "flops":
@@ -132,21 +144,23 @@ class BudgetMeter:
         return self.state.method == "flops" and self.state.flops_per_step == 0.0
 
     def set_flops_per_step(self, flops: float) -> None:
-        """Record the counted FLOPs of one optimizer step (forward + backward of every micro-batch)."""
+        """Record the counted FLOPs of one optimizer step (forward + backward of every micro-batch of every
+        process)."""
         self.state.flops_per_step = float(flops)
         self.state.notes.append(f"{flops / 1e9:.3f} GFLOP per optimizer step (FlopCounterMode)")
 
-    def _reference_seconds(self, wall: float, flops: float) -> float:
+    def _reference_seconds(self, wall: float, flops: float, processes: int = 1) -> float:
         if self.state.method == "flops":
             return flops / self.state.effective_flops_per_second
-        return wall * self.state.device_factor
+        return wall * self.state.device_factor * processes
 
     def charge_step(self, wall_seconds: float, samples: int) -> float:
-        """Charge one optimizer step; returns the dollars spent so far."""
+        """Charge one optimizer step (``wall_seconds`` of every process); returns the dollars spent so far."""
         self.state.steps += 1
         self.state.samples += samples
         self.state.wall_seconds += wall_seconds
-        self.state.reference_seconds += self._reference_seconds(wall_seconds, self.state.flops_per_step)
+        step = self._reference_seconds(wall_seconds, self.state.flops_per_step, self.state.processes)
+        self.state.reference_seconds += step
         return self.state.usd
 
     def charge_sampling(self, wall_seconds: float, flops: float) -> None:

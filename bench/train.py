@@ -5,17 +5,17 @@ The loop knows a backbone only through its interface (``model(batch)`` -> loss, 
 (`bench.budget`), checkpoints at budget marks, and resumes exactly: on CPU a run killed at any moment and
 resumed ends with the same weights as an uninterrupted one, because the trainable weights, optimizer, LR
 schedule, RNG states, data position and budget meter are all restored from the newest complete checkpoint.
+
+Under ``accelerate launch`` each process trains on its own slice of every global batch (`bench.data.loader`),
+only the main process writes the run directory, and the processes agree on each step's cost and on when to
+stop (`bench.processes`); a run resumes on the number of processes it was started on.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,11 @@ from bench.budget import BudgetMeter
 from bench.config import RunConfig, dumps_toml
 from bench.core.atomic import write_text
 from bench.core.errors import UserError
+from bench.cpu_threads import torch_threads, training_threads
 from bench.data.loader import TrainStream
+from bench.data.seeds import derive_seed
 from bench.lr_schedule import lr_factor
+from bench.processes import Processes, StopSignal
 from bench.rundir import BUDGET, CONFIG, ENV, SAMPLES, Checkpoint, RunDir, environment, mark_name
 from bench.training_state import EMA, load_state, rng_state, save_state, set_rng_state
 
@@ -52,31 +55,6 @@ class TrainResult:
     data_counts: dict[str, int] = field(default_factory=dict)
 
 
-class StopSignal:
-    """Turns SIGTERM / SIGINT into a flag the loop checks after each step (so it can checkpoint first)."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopSignal:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. inside a test runner thread)
-                pass
-        return self
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.received is not None:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.received = signum
-
-    def __exit__(self, *_: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def _accumulation_steps(cfg: RunConfig, processes: int) -> int:
     per_step = cfg.data.batch_size * processes
     if cfg.optim.effective_batch % per_step:
@@ -85,33 +63,6 @@ def _accumulation_steps(cfg: RunConfig, processes: int) -> int:
             f"= {per_step}"
         )
     return cfg.optim.effective_batch // per_step
-
-
-def training_threads(cfg: RunConfig, model: BackboneConfig) -> int | None:
-    """Torch threads for a training step on this CPU, or None to leave torch's (a GPU, or OMP_NUM_THREADS set).
-
-    By default the data workers keep their cores (OpenMP threads competing with them spin-wait, which makes small
-    CPU steps slower), but the step keeps two threads: on 2 cores with the tiny preset's one light worker, 2
-    threads train the tiny sd 29 % faster than 1. A backbone's ``cpu_threads`` overrides that where its step is
-    many small operations (the tiny cascade trains faster on one thread). ``model`` is the backbone's config."""
-    if torch.cuda.is_available() or "OMP_NUM_THREADS" in os.environ:
-        return None
-    wanted = int(model.cpu_threads)  # validate_config refused a negative one
-    cores = os.cpu_count() or 1
-    return wanted or min(cores, max(2, cores - cfg.data.num_workers))
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block on ``threads`` torch threads (None: as they are), then restore the previous count, so that
-    what runs after a training in the same process (`bench run`'s evaluation) keeps its own."""
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def build_optimizer(cfg: RunConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -140,6 +91,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, run: RunDir, quiet: bool = False) -> None:
         self.cfg, self.run, self.quiet = cfg, run, quiet
+        self.processes = Processes()
         torch.manual_seed(cfg.seed)
         self.accelerator = Accelerator(
             cpu=not torch.cuda.is_available(),
@@ -154,11 +106,14 @@ class Trainer:
         if not self.params:
             raise UserError(f"backbone '{cfg.backbone}' ({cfg.preset}) has no trainable parameters")
         optimizer = build_optimizer(cfg, self.params)
-        self.meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, self.accelerator.device)
+        self.meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, self.accelerator.device, self.processes.count)
+        self.processes.device_kind(self.meter.state.device)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         self.model, self.optimizer, self.scheduler = self.accelerator.prepare(self.backbone, optimizer, scheduler)
         self.ema = EMA(self.params, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
-        self.stream = TrainStream(cfg)
+        self.stream = TrainStream(cfg, rank=self.processes.rank, processes=self.processes.count)
+        if self.processes.rank:  # the weights are built alike everywhere; what each process draws is its own
+            torch.manual_seed(derive_seed("process", cfg.seed, self.processes.rank))
         self.step = 0
 
     def _lr_factor(self, step: int) -> float:
@@ -168,7 +123,7 @@ class Trainer:
         return lr_factor(step, share, optim.warmup_steps, optim.lr_decay, optim.decay_share)
 
     # -- checkpoints ---------------------------------------------------------------------------------------
-    def _fill_checkpoint(self, folder: Path) -> None:
+    def _fill_checkpoint(self, folder: Path, shared: list[dict[str, Any]]) -> None:
         if self.ema is not None:  # the trainable module a checkpoint ships is the EMA one
             self.ema.swap()
         try:
@@ -180,8 +135,9 @@ class Trainer:
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": rng_state(),
-            "data": self.stream.state_dict(),
+            "processes": self.processes.count,
+            "rng": [own["rng"] for own in shared],
+            "data": [own["data"] for own in shared],
             "meter": self.meter.to_json(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "live_weights": [p.detach() for p in self.params] if self.ema is not None else None,
@@ -189,14 +145,27 @@ class Trainer:
         save_state(folder / "training_state", state)
 
     def save_checkpoint(self, name: str) -> Checkpoint:
+        """Write checkpoint ``name`` with every process's RNG and data position (the main process writes)."""
         info = {"step": self.step, "samples": self.meter.state.samples, "usd": self.meter.usd}
-        checkpoint = self.run.write_checkpoint(name, info, self._fill_checkpoint)
-        write_text(self.run.file(BUDGET), json.dumps(self.meter.to_json(), indent=1))
-        return checkpoint
+        shared = self.processes.gather({"rng": rng_state(), "data": self.stream.state_dict()})
+
+        def write() -> None:
+            self.run.write_checkpoint(name, info, lambda folder: self._fill_checkpoint(folder, shared))
+            write_text(self.run.file(BUDGET), json.dumps(self.meter.to_json(), indent=1))
+
+        self.processes.on_main(write)
+        return Checkpoint(self.run.checkpoints_dir / name, name, info["step"], info["samples"], info["usd"])
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from ``checkpoint`` exactly where the run stood when it was written."""
         state = load_state(checkpoint.training_state)
+        trained_on = int(state.get("processes", 1))
+        if trained_on != self.processes.count:
+            raise UserError(
+                f"{self.run.path} was trained on {trained_on} process(es), not {self.processes.count}; resume it on "
+                f"{trained_on} (accelerate launch --num_processes {trained_on} -m bench train --resume ...)"
+            )
+        rank = self.processes.rank
         backbone = self.accelerator.unwrap_model(self.model)
         backbone.load_trainable(checkpoint.control)
         if self.ema is not None and state["ema"] is not None:
@@ -206,11 +175,19 @@ class Trainer:
                     param.copy_(live)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        self.stream.load_state_dict(state["data"])
+        set_rng_state(state["rng"][rank])
+        self.stream.load_state_dict(state["data"][rank])
         self.meter.load_json(state["meter"])
         self.step = int(state["step"])
-        self.run.truncate_log(self.step)
+        self.processes.on_main(lambda: self.run.truncate_log(self.step))
+
+    def skip_counts(self) -> dict[str, int]:
+        """Items skipped so far by every process, by reason (`TrainStream.skip_counts`)."""
+        total: dict[str, int] = {}
+        for counts in self.processes.gather(self.stream.skip_counts()):
+            for reason, count in counts.items():
+                total[reason] = total.get(reason, 0) + count
+        return total
 
     def write_samples(self) -> Path:
         """Sample the first eval batch with the final weights: hint | target | sample, one row per item."""
@@ -263,7 +240,7 @@ class Trainer:
         bar = tqdm(
             total=self.cfg.budget.usd,
             initial=min(self.meter.usd, self.cfg.budget.usd),
-            disable=self.quiet,
+            disable=self.quiet or not self.processes.is_main,
             unit="$",
             bar_format=_bar_format(self.cfg.budget.usd),
             desc=f"train {self.cfg.backbone}",
@@ -285,13 +262,17 @@ class Trainer:
                 value, logs, counted = self._micro_step(batch, self.meter.needs_flops)
                 losses.append(value)
                 flops += counted
-            if self.meter.needs_flops:
-                self.meter.set_flops_per_step(flops)
             if self.ema is not None:
                 self.ema.update()
             self.step += 1
             now = time.perf_counter()
             elapsed, step_start = now - step_start, now
+            loss = sum(losses) / len(losses)
+            elapsed, stopping, flops, loss = self.processes.agree_on_step(
+                elapsed, stop.received is not None, flops, loss
+            )
+            if self.meter.needs_flops:
+                self.meter.set_flops_per_step(flops)
             samples = accumulation * self.cfg.data.batch_size * self.accelerator.num_processes
             before = self.meter.usd
             usd = self.meter.charge_step(elapsed, samples)
@@ -300,28 +281,28 @@ class Trainer:
                 acc["wait"] += wait
                 acc["time"] += elapsed
                 acc["samples"] += samples
-            loss = sum(losses) / len(losses)
             bar.set_postfix_str(f"step {self.step}, loss {loss:.4f}, {samples / elapsed:.1f} samples/s", refresh=False)
             if self.step % max(1, self.cfg.log_every) == 0:
-                self.run.append_log(
-                    {
-                        "step": self.step,
-                        "loss": loss,
-                        "lr": self.scheduler.get_last_lr()[0],
-                        "usd": usd,
-                        "samples_per_s": window["samples"] / window["time"],
-                        "data_wait": window["wait"] / window["time"],
-                        **{k: float(v) for k, v in logs.items()},
-                        **{f"data/{k}": v for k, v in self.stream.skip_counts().items()},
-                    }
-                )
+                skipped = self.skip_counts()
+                record = {
+                    "step": self.step,
+                    "loss": loss,
+                    "lr": self.scheduler.get_last_lr()[0],
+                    "usd": usd,
+                    "samples_per_s": window["samples"] / window["time"],
+                    "data_wait": window["wait"] / window["time"],
+                    **{k: float(v) for k, v in logs.items()},
+                    **{f"data/{k}": v for k, v in skipped.items()},
+                }
+                if self.processes.is_main:
+                    self.run.append_log(record)
                 window = {"wait": 0.0, "time": 0.0, "samples": 0}
             while marks and usd >= marks[0] - 1e-15:
                 reached = marks.pop(0)
                 if not marks or usd < marks[0]:
                     checkpoint = self.save_checkpoint(mark_name(reached))
                     step_start = time.perf_counter()
-            if stop.received is not None and not self.meter.exhausted:
+            if stopping and not self.meter.exhausted:
                 checkpoint = self.save_checkpoint(mark_name(usd))
                 interrupted = True
                 break
@@ -333,7 +314,7 @@ class Trainer:
             interrupted=interrupted,
             data_wait_fraction=totals["wait"] / totals["time"] if totals["time"] else 0.0,
             samples_per_second=totals["samples"] / totals["time"] if totals["time"] else 0.0,
-            data_counts=self.stream.skip_counts(),
+            data_counts=self.skip_counts(),
         )
 
 
@@ -370,8 +351,17 @@ def validate_config(cfg: RunConfig) -> None:
 
 
 def start_run(cfg: RunConfig, out: Path) -> RunDir:
-    """Create a new run directory with its resolved config and environment (refuses to overwrite a run)."""
+    """Create a new run directory with its resolved config and environment (refuses to overwrite a run).
+
+    Under ``accelerate launch`` the main process creates it while the others wait."""
+    processes = Processes()
     run = RunDir(out)
+    processes.on_main(lambda: _create_run(cfg, run, processes.count))
+    return run
+
+
+def _create_run(cfg: RunConfig, run: RunDir, processes: int) -> None:
+    out = run.path
     if run.is_run():
         raise UserError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     if out.exists() and any(out.iterdir()):
@@ -380,23 +370,22 @@ def start_run(cfg: RunConfig, out: Path) -> RunDir:
     write_text(run.file(CONFIG), dumps_toml(cfg))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     threads = training_threads(cfg, model_config(cfg)) or torch.get_num_threads()
-    write_text(run.file(ENV), json.dumps(environment(device, threads), indent=1))
-    return run
+    write_text(run.file(ENV), json.dumps({**environment(device, threads), "processes": processes}, indent=1))
 
 
 def train_run(cfg: RunConfig, run: RunDir, resume: bool, quiet: bool) -> TrainResult:
     """Train (or continue) the run in ``run`` until its budget is spent or a stop signal arrives."""
     trainer = Trainer(cfg, run, quiet)
     if resume:
-        run.clean_partial()
+        trainer.processes.on_main(run.clean_partial)
         latest = run.latest()
         if latest is not None:
             trainer.restore(latest)
         else:
-            run.truncate_log(0)
+            trainer.processes.on_main(lambda: run.truncate_log(0))
     with torch_threads(trainer.threads):
         with StopSignal() as stop:
             result = trainer.train(stop)
-        if not result.interrupted:
+        if not result.interrupted and trainer.processes.is_main:
             result.samples_file = trainer.write_samples()
     return result

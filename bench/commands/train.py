@@ -32,6 +32,7 @@ def train_command(
     first; `--resume RUN` continues exactly where the newest complete checkpoint stood.
     """
     from bench.config import read_run_config, resolve_config
+    from bench.processes import Processes
     from bench.rundir import CONFIG, RunDir
     from bench.train import start_run, train_run, validate_config
 
@@ -51,7 +52,8 @@ def train_command(
         validate_config(cfg)
         done = run.latest()
         if done is not None and done.usd >= cfg.budget.usd:
-            typer.echo(f"{resume} already spent its ${cfg.budget.usd} budget ({done.name}); nothing to do")
+            if Processes().is_main:
+                typer.echo(f"{resume} already spent its ${cfg.budget.usd} budget ({done.name}); nothing to do")
             return
     else:
         cfg = resolve_config(backbone or None, preset or None, config, overrides)
@@ -60,11 +62,16 @@ def train_command(
         if budget_usd is not None:
             cfg = dataclasses.replace(cfg, budget=dataclasses.replace(cfg.budget, usd=budget_usd))
         validate_config(cfg)
-        out = out or Path("results") / f"{cfg.backbone}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        default = Path("results") / f"{cfg.backbone}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = Processes().from_main(out or default)  # one name for all processes, whatever their clocks say
         run = start_run(cfg, out)
-    if not quiet:
+    # under accelerate launch every process runs this command; the main one speaks for them
+    speaks = Processes().is_main
+    if not quiet and speaks:
         typer.echo(f"run directory: {run.path}  (budget ${cfg.budget.usd} of A10 time)")
     result = train_run(cfg, run, resume=resume is not None, quiet=quiet)
+    if not speaks:
+        raise typer.Exit(130 if result.interrupted else 0)
     where = result.checkpoint.path if result.checkpoint else "none"
     typer.echo(
         f"{'stopped' if result.interrupted else 'done'}: {result.steps} steps, ${result.usd:.6f} spent, "

@@ -6,6 +6,13 @@ Determinism and resume: every item is a pure function of its stream position. Po
 ``state_dict()`` (the count of batches already consumed) yields exactly the batches an uninterrupted stream
 would have, skipping through positions without loading the skipped images.
 
+Processes: under ``accelerate launch`` the stream of micro-batches is one global sequence and process r of N
+reads micro-batches r, r + N, r + 2N, ... of it. So the processes' slices are disjoint, an optimizer step's
+global batch (N x accumulation micro-batches) is the one a single process with N times the accumulation would
+draw, and hints stay a function of (key, epoch). Every source is read by random access (wds shards are indexed,
+not streamed), so splitting by micro-batch serves every kind; splitting whole shards by process would make the
+global batch depend on the process count.
+
 Bad items: a source raises `SkippedItem` for an item it cannot deliver (dead URL, corrupt file, ...). The item
 is replaced by substitutes chosen by `substitute_index` (a pure function of run seed, epoch, index, attempt),
 so the rule above still holds; every skip is counted by reason (`TrainStream.skip_counts`), the counts travel
@@ -73,13 +80,16 @@ class StreamOrder:
 
 
 class PositionSampler(Sampler):
-    """Stream positions ``start, start + 1, ...`` forever (the dataset maps them to items)."""
+    """The stream positions of this process's micro-batches, from its ``start``-th on, forever: the positions of
+    global micro-batches ``rank, rank + processes, ...`` (the dataset maps positions to items)."""
 
-    def __init__(self, start: int) -> None:
-        self.start = start
+    def __init__(self, start: int, batch_size: int, rank: int = 0, processes: int = 1) -> None:
+        self.start, self.batch_size, self.rank, self.processes = start, batch_size, rank, processes
 
     def __iter__(self) -> Iterator[int]:
-        return itertools.count(self.start)
+        for local in itertools.count(self.start):
+            first = (local * self.processes + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
 
 
 @dataclass
@@ -105,9 +115,10 @@ class HintedDataset(Dataset):
         order: StreamOrder,
         threads: int = 0,
         caption_colors: str = "keep",
+        processes: int = 1,
     ) -> None:
         self.source, self.hints, self.run_seed, self.order = source, hints, run_seed, order
-        self.threads = threads
+        self.threads, self.processes = threads, processes
         self.captions = CaptionColors(caption_colors, run_seed)
         self._pool: ThreadPool | None = None
         self._pool_pid = -1
@@ -152,7 +163,8 @@ class HintedDataset(Dataset):
             return [self[p] for p in positions]
         pool = self._thread_pool()
         info = get_worker_info()
-        stride = info.num_workers if info is not None else 1
+        # the next batches this loading process is handed: every (workers x processes)-th global one
+        stride = (info.num_workers if info is not None else 1) * self.processes
         size = self.order.batch_size
         batch = positions[0] // size
         depth = math.ceil(self.threads * LOOKAHEAD_PER_THREAD / size)
@@ -215,9 +227,17 @@ def _worker_init(_: int) -> None:
 class TrainStream:
     """An endless iterator of training `Batch`es with a resumable position (batches consumed)."""
 
-    def __init__(self, cfg: RunConfig, start_batch: int = 0, options: SourceOptions | None = None) -> None:
-        """``options`` default to those named in ``cfg.data`` (see `SourceOptions.from_config`)."""
-        self.cfg = cfg
+    def __init__(
+        self,
+        cfg: RunConfig,
+        start_batch: int = 0,
+        options: SourceOptions | None = None,
+        rank: int = 0,
+        processes: int = 1,
+    ) -> None:
+        """``options`` default to those named in ``cfg.data`` (see `SourceOptions.from_config`); ``rank`` of
+        ``processes`` picks this process's slice of every global batch (module docstring)."""
+        self.cfg, self.rank, self.processes = cfg, rank, processes
         self.options = options or SourceOptions.from_config(cfg.data)
         self.source = open_source(cfg.data.source, "train", cfg.data.resolution, cfg.data.train_size, self.options)
         if len(self.source) < cfg.data.batch_size:
@@ -233,7 +253,7 @@ class TrainStream:
     @property
     def epoch(self) -> int:
         """The epoch the next batch comes from."""
-        return self.consumed // (len(self.source) // self.cfg.data.batch_size)
+        return (self.consumed * self.processes + self.rank) // (len(self.source) // self.cfg.data.batch_size)
 
     def _loader(self) -> Iterator[CountedBatch]:
         workers = self.cfg.data.num_workers
@@ -245,13 +265,14 @@ class TrainStream:
             cv2.setNumThreads(1)
         order = StreamOrder(len(self.source), self.cfg.data.batch_size, self.cfg.seed)
         threads = self.options.fetch_threads if getattr(self.source, "remote", False) else 0
+        size = self.cfg.data.batch_size
         self._dataset = HintedDataset(
-            self.source, self.cfg.hints, self.cfg.seed, order, threads, self.cfg.data.caption_colors
+            self.source, self.cfg.hints, self.cfg.seed, order, threads, self.cfg.data.caption_colors, self.processes
         )
         loader = DataLoader(
             self._dataset,
-            batch_size=self.cfg.data.batch_size,
-            sampler=PositionSampler(self.consumed * self.cfg.data.batch_size),
+            batch_size=size,
+            sampler=PositionSampler(self.consumed, size, self.rank, self.processes),
             num_workers=workers,
             collate_fn=collate_counted,
             persistent_workers=workers > 0,
@@ -282,11 +303,11 @@ class TrainStream:
         return self.tally.counts()
 
     def state_dict(self) -> dict[str, Any]:
-        """The position to resume from, and the skip counts so far."""
+        """The position to resume from (this process's batches consumed), and its skip counts so far."""
         return {"batches": self.consumed, "skips": self.tally.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue after ``state["batches"]`` batches (restarts the workers at that position)."""
+        """Continue after ``state["batches"]`` of this process's batches (restarts the workers there)."""
         self.close()
         self.consumed = int(state["batches"])
         self.tally.load_state_dict(state.get("skips", {}))
