@@ -255,8 +255,15 @@ def load_report(paths: list[Path], target_de: float | None = None) -> ReportData
 
 
 def budget_method(run: RunInfo) -> str:
-    """How the run's dollars were counted, said plainly."""
-    budget = run.budget
+    """How the run's dollars were counted, said plainly, with the devices billed when there were several."""
+    method = _method(run.budget)
+    processes = int(run.budget.get("processes", 1))
+    if processes > 1:
+        return f"{method}; {processes} x {run.budget.get('device', '?')}, each one's time billed"
+    return method
+
+
+def _method(budget: dict) -> str:
     method = budget.get("method", "unknown")
     price = budget.get("usd_per_hour", 0.75)
     if method == "wallclock":
