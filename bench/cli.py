@@ -7,10 +7,12 @@ are bugs and keep their traceback.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from bench.commands import (
     benchmark_eval,
@@ -41,7 +43,7 @@ app = typer.Typer(
 codec_app = typer.Typer(help="Tiny latent codecs the tiny presets ship (trained by the project itself).")
 benchmark_app = typer.Typer(help="Timing benchmarks: each prints a figure and a ratio against a reference.")
 app.add_typer(codec_app, name="codec")
-app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(benchmark_app, name="benchmark", rich_help_panel="Timing benchmarks (for developers)")
 
 
 def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,8 +60,36 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _register(target: typer.Typer, name: str, fn: Callable[..., Any], help_text: str) -> None:
-    target.command(name, help=help_text)(_user_errors(fn))
+def _plain_help_with_defaults(fn: Callable[..., Any]) -> None:
+    """Make the options' help plain text and show every default, including those typer leaves blank.
+
+    Help is escaped because rich reads brackets as markup and drops them (a written ``[default: ...]``
+    vanished); a default of None, an off flag or an empty list or string prints as "none" or "off".
+    """
+    for parameter in inspect.signature(fn).parameters.values():
+        info = parameter.default
+        if not isinstance(info, typer.models.ParameterInfo):
+            continue
+        names_default = "[default:" in (info.help or "")
+        info.help = escape(info.help) if info.help else info.help
+        if info.show_default is not True or names_default:
+            continue
+        if info.default is None or info.default == [] or info.default == "":
+            info.show_default = "none"
+        elif info.default is False:
+            info.show_default = "off"
+
+
+def _description(fn: Callable[..., Any], summary: str) -> str:
+    """The docstring of ``fn`` as plain text, each paragraph on one line (the terminal wraps it)."""
+    paragraphs = (inspect.getdoc(fn) or summary).split("\n\n")
+    return escape("\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs))
+
+
+def _register(target: typer.Typer, name: str, fn: Callable[..., Any], summary: str) -> None:
+    """Add command ``name``: ``summary`` is its line in the command list, its docstring its ``--help``."""
+    _plain_help_with_defaults(fn)
+    target.command(name, short_help=summary, help=_description(fn, summary))(_user_errors(fn))
 
 
 _register(app, "hints", hints.hints_command, "Draw the 5-channel hint of an image and save a picture of it.")

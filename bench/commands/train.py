@@ -14,7 +14,16 @@ from bench.core.errors import UserError
 def train_command(
     backbone: str = typer.Option(None, "--backbone", help="Backbone to train: sd, cascade, if. [default: sd]"),
     preset: str = typer.Option(None, "--preset", help="tiny (CPU, no download) or full (Hub weights). [default: tiny]"),
-    data: str = typer.Option(None, "--data", help="Training data spec. [default: builtin:shapes]"),
+    data: str = typer.Option(
+        None,
+        "--data",
+        help=(
+            "Training data as KIND:ARG: builtin:shapes or builtin:photos (made offline), folder:PATH (images with "
+            ".txt captions or a metadata.jsonl/.csv), hf:NAME[:split] (a Hugging Face dataset), urls:FILE (a "
+            "parquet/jsonl/csv/tsv table of image URL + caption, fetched and cached), wds:PATTERN (WebDataset tar "
+            "shards). [default: builtin:shapes]"
+        ),
+    ),
     budget_usd: float = typer.Option(
         None, "--budget-usd", help="Dollars of A10 time to spend ($0.75/h). [default: the preset's]"
     ),
