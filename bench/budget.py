@@ -21,6 +21,7 @@ resumed run keeps counting. Sampling is metered separately from training.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,23 +39,55 @@ DEVICE_FACTORS = {
     "A10G": 0.56,  # AWS A10G: 70 TFLOP/s bf16
     "A10": 1.0,
     "L4": 0.97,
+    "L40": 1.45,  # 181 TFLOP/s bf16
+    "L40S": 2.9,
     "T4": 0.52,  # 65 fp16
     "V100": 1.0,  # 125 fp16
     "RTX 3090": 0.57,
     "RTX 4090": 1.32,
-    "L40S": 2.9,
     "A100": 2.5,
     "H100": 7.9,
     "H200": 7.9,
 }
 
+METHODS = ("auto", "wallclock", "device_factor", "flops")
+
+
+def _names(key: str, device_name: str) -> bool:
+    """Whether ``key`` names ``device_name``: a whole word of it, so "A10" matches neither "A10G" nor "A100"."""
+    return re.search(rf"(?<![a-z0-9]){re.escape(key.lower())}(?![a-z0-9])", device_name.lower()) is not None
+
 
 def _lookup_factor(device_name: str, table: dict[str, float]) -> float | None:
-    """The factor of the longest table key contained in the device name (so "A100" never matches "A10")."""
-    matches = [k for k in table if k.lower() in device_name.lower()]
+    """The factor of the longest table key naming the device ("NVIDIA H100 80GB HBM3" before "H100")."""
+    matches = [k for k in table if _names(k, device_name)]
     if not matches:
         return None
     return table[max(matches, key=len)]
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """The one place reference-GPU seconds become dollars and counted FLOPs become reference seconds."""
+
+    #: hourly price of the reference GPU, dollars
+    usd_per_hour: float
+    #: reference peak FLOP/s at the run's precision x the assumed utilisation
+    flops_per_second: float
+
+    @classmethod
+    def of(cls, config: BudgetConfig, mixed_precision: str = "no") -> Pricing:
+        """The pricing of a run's budget settings at its mixed-precision setting."""
+        peak = A10_PEAK_FLOPS.get(mixed_precision, A10_PEAK_FLOPS["no"])
+        return cls(config.price_per_hour, peak * config.utilisation)
+
+    def usd(self, reference_seconds: float) -> float:
+        """Dollars of ``reference_seconds`` on the reference GPU."""
+        return reference_seconds * self.usd_per_hour / 3600.0
+
+    def flop_seconds(self, flops: float) -> float:
+        """Reference-GPU seconds of ``flops`` counted FLOPs (the flops method)."""
+        return flops / self.flops_per_second
 
 
 @dataclass
@@ -80,9 +113,19 @@ class MeterState:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def pricing(self) -> Pricing:
+        """The pricing this state was charged at (restored with it on resume)."""
+        return Pricing(self.usd_per_hour, self.effective_flops_per_second)
+
+    @property
     def usd(self) -> float:
         """Training dollars spent so far."""
-        return self.reference_seconds * self.usd_per_hour / 3600.0
+        return self.pricing.usd(self.reference_seconds)
+
+    @property
+    def sampling_usd(self) -> float:
+        """Sampling dollars spent so far (never part of the training budget)."""
+        return self.pricing.usd(self.sampling_reference_seconds)
 
 
 class BudgetMeter:
@@ -100,36 +143,42 @@ class BudgetMeter:
             raise UserError(f"the budget must be more than $0, got ${config.usd}")
         if not 0 < config.mark_every <= 1:
             raise UserError(f"budget.mark_every must be in (0, 1], got {config.mark_every}")
+        if config.price_per_hour <= 0 or not 0 < config.utilisation <= 1:
+            raise UserError(
+                f"budget.price_per_hour must be more than 0 and budget.utilisation in (0, 1], got "
+                f"{config.price_per_hour} and {config.utilisation}"
+            )
+        if config.method not in METHODS:
+            raise UserError(f"unknown budget.method '{config.method}' (valid: {', '.join(METHODS)})")
         self.config = config
         device = device or torch.device("cpu")
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         method = config.method if config.method != "auto" else self._auto_method(name, device)
-        self.state = MeterState(method=method, device=name, usd_per_hour=config.price_per_hour, processes=processes)
+        pricing = Pricing.of(config, mixed_precision)
+        self.state = MeterState(
+            method=method,
+            device=name,
+            usd_per_hour=pricing.usd_per_hour,
+            processes=processes,
+            effective_flops_per_second=pricing.flops_per_second,
+        )
         if method == "device_factor":
             self.state.device_factor = self._device_factor(name)
         elif method == "flops":
-            peak = A10_PEAK_FLOPS.get(mixed_precision, A10_PEAK_FLOPS["no"])
-            self.state.effective_flops_per_second = peak * config.utilisation
             self.state.notes.append(
-                f"A10 peak {peak / 1e12:.1f} TFLOP/s ({mixed_precision}) x utilisation {config.utilisation}"
+                f"A10 peak {pricing.flops_per_second / config.utilisation / 1e12:.1f} TFLOP/s ({mixed_precision}) "
+                f"x utilisation {config.utilisation}"
             )
-        elif method != "wallclock":
-            raise UserError(f"unknown budget.method '{method}' (valid: auto, wallclock, device_factor, flops)")
 
     def _auto_method(self, name: str, device: torch.device) -> str:
         if device.type != "cuda":
             return "flops"
-        reference = self.config.reference_gpu.lower()
-        if reference in name.lower() and _lookup_factor(name, DEVICE_FACTORS) == 1.0:
-            return "wallclock"
-        return "device_factor"
+        return "wallclock" if _names(self.config.reference_gpu, name) else "device_factor"
 
     def _device_factor(self, name: str) -> float:
         table = dict(DEVICE_FACTORS)
         if self.config.calibration_file:
-            table.update(
-                {str(k): float(v) for k, v in load_toml(Path(self.config.calibration_file)).get("factors", {}).items()}
-            )
+            table.update(read_calibration(Path(self.config.calibration_file)))
         factor = _lookup_factor(name, table)
         if factor is None:
             raise UserError(
@@ -151,7 +200,7 @@ class BudgetMeter:
 
     def _reference_seconds(self, wall: float, flops: float, processes: int = 1) -> float:
         if self.state.method == "flops":
-            return flops / self.state.effective_flops_per_second
+            return self.state.pricing.flop_seconds(flops)
         return wall * self.state.device_factor * processes
 
     def charge_step(self, wall_seconds: float, samples: int) -> float:
@@ -169,7 +218,13 @@ class BudgetMeter:
 
     @property
     def usd(self) -> float:
+        """Training dollars spent so far."""
         return self.state.usd
+
+    @property
+    def sampling_usd(self) -> float:
+        """Sampling dollars spent so far, metered apart from the training budget."""
+        return self.state.sampling_usd
 
     @property
     def exhausted(self) -> bool:
@@ -183,9 +238,25 @@ class BudgetMeter:
 
     def to_json(self) -> dict[str, Any]:
         """The meter's state plus the budget, for ``budget.json`` and checkpoints."""
-        return {**asdict(self.state), "usd_spent": self.state.usd, "budget_usd": self.config.usd}
+        return {
+            **asdict(self.state),
+            "usd_spent": self.state.usd,
+            "sampling_usd_spent": self.state.sampling_usd,
+            "budget_usd": self.config.usd,
+        }
 
     def load_json(self, data: dict[str, Any]) -> None:
         """Restore what `to_json` wrote (resume keeps counting)."""
         fields = set(MeterState.__dataclass_fields__)
         self.state = MeterState(**{k: v for k, v in data.items() if k in fields})
+
+
+def read_calibration(path: Path) -> dict[str, float]:
+    """Measured device factors from a calibration TOML file (``[factors] "NVIDIA H100 80GB HBM3" = 5.1``)."""
+    factors = load_toml(path).get("factors")
+    if not isinstance(factors, dict) or not factors:
+        raise UserError(f'{path} has no [factors] table; write e.g. [factors] "NVIDIA H100 80GB HBM3" = 5.1')
+    bad = [str(k) for k, v in factors.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]
+    if bad:
+        raise UserError(f"{path}: the factor of {bad[0]!r} must be a number above 0 (reference seconds per second)")
+    return {str(k): float(v) for k, v in factors.items()}

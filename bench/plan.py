@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from backbones import create_backbone
 from backbones.base import Backbone, Batch
-from bench.budget import A10_PEAK_FLOPS
+from bench.budget import Pricing
 from bench.config import RunConfig
 
 #: CUDA context, cuBLAS/cuDNN workspaces and allocator fragmentation, bytes (a typical observed allowance)
@@ -111,8 +111,8 @@ def make_plan(cfg: RunConfig, measure: bool) -> Plan:
     per_sample = max(0, two - one)
     flops_per_sample = max(flops_two - flops_one, flops_one / 2)
     step_flops = flops_per_sample * cfg.optim.effective_batch
-    peak = A10_PEAK_FLOPS.get(cfg.optim.mixed_precision, A10_PEAK_FLOPS["no"]) * cfg.budget.utilisation
-    seconds = step_flops / peak
+    pricing = Pricing.of(cfg.budget, cfg.optim.mixed_precision)
+    seconds = pricing.flop_seconds(step_flops)
     measured = None
     if measure:
         batch = _dummy_batch(cfg.data.batch_size, cfg.data.resolution, device)
@@ -129,7 +129,7 @@ def make_plan(cfg: RunConfig, measure: bool) -> Plan:
         parameters_trainable=n_trainable,
         flops_per_sample=flops_per_sample,
         a10_seconds_per_step=seconds,
-        usd_per_1000_steps=seconds * 1000 * cfg.budget.price_per_hour / 3600,
+        usd_per_1000_steps=pricing.usd(seconds * 1000),
         batch_size=cfg.optim.effective_batch,
         weights_bytes=weights,
         optimizer_bytes=n_trainable * per_param_optimizer,

@@ -29,7 +29,7 @@ def benchmark_loop_command(
     import torch
 
     from backbones import create_backbone
-    from bench.budget import A10_PEAK_FLOPS
+    from bench.budget import Pricing
     from bench.config import resolve_config
     from bench.core.errors import UserError
     from bench.data.loader import TrainStream
@@ -61,8 +61,8 @@ def benchmark_loop_command(
         before_times = _bare_loop(model, optimizer, batches, steps)
         busy = (time.process_time() - cpu) / (time.perf_counter() - wall)  # cores the bare loop keeps busy
     # a budget worth the same number of steps (+3 warm-up steps, which the loop's throughput includes)
-    peak = A10_PEAK_FLOPS.get(cfg.optim.mixed_precision, A10_PEAK_FLOPS["no"]) * cfg.budget.utilisation
-    usd = (steps + 3) * flops / peak * cfg.budget.price_per_hour / 3600 * 0.999
+    pricing = Pricing.of(cfg.budget, cfg.optim.mixed_precision)
+    usd = pricing.usd(pricing.flop_seconds((steps + 3) * flops)) * 0.999
     cfg = dataclasses.replace(cfg, budget=dataclasses.replace(cfg.budget, usd=usd, method="flops", mark_every=1.0))
     with tempfile.TemporaryDirectory() as tmp:
         run = start_run(cfg, Path(tmp) / "run")

@@ -88,6 +88,7 @@ def benchmark_urls_command(
 ) -> None:
     """Print images/s of the URL source (fetch + decode + resize + crop + hint) and of the same images from a
     local folder, their ratio, the target (>= 100 images/s), and the machine's load."""
+    from bench.budget import Pricing
     from bench.config import resolve_config
     from bench.core.errors import UserError
     from bench.data.local_server import LocalImageServer, Route
@@ -142,9 +143,8 @@ def benchmark_urls_command(
         typer.echo(f"ratio:        {remote / local:8.3f} of the folder's rate; target >= 100 images/s from URLs")
 
         if train_seconds > 0:
-            budget = dataclasses.replace(
-                cfg.budget, usd=train_seconds * cfg.budget.price_per_hour / 3600, method="wallclock", mark_every=1.0
-            )
+            usd = Pricing.of(cfg.budget).usd(train_seconds)
+            budget = dataclasses.replace(cfg.budget, usd=usd, method="wallclock", mark_every=1.0)
             train_cfg = dataclasses.replace(run_cfg, budget=budget)
             with _cache_env(root / "train-cache"):
                 result = train_run(train_cfg, start_run(train_cfg, root / "run"), resume=False, quiet=True)
