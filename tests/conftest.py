@@ -1,6 +1,7 @@
 """Test-wide settings: no network, one CPU thread (fast and deterministic on small tensors), offline hubs."""
 
 import os
+import socket
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -10,6 +11,31 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # slower, so tests (and the subprocesses they start, which inherit this) use one thread.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def network_attempts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Refuse and record every name lookup and connection off this machine; a test asserts the list stays empty."""
+    attempts: list[object] = []
+    connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+    local = {"localhost", "127.0.0.1", "::1"}
+
+    def refuse_connect(self: socket.socket, address: object) -> None:
+        if self.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in local):
+            return connect(self, address)
+        attempts.append(address)
+        raise OSError(f"tests have no network (connect to {address!r})")
+
+    def refuse_lookup(host: object, *args: object, **kwargs: object) -> object:
+        if host in local or host is None:
+            return getaddrinfo(host, *args, **kwargs)
+        attempts.append(host)
+        raise socket.gaierror(f"tests have no network (lookup of {host!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
+    return attempts

@@ -14,11 +14,13 @@ import pytest
 from data_fixtures import ODD_OUTCOMES, odd_images
 
 from bench.core.errors import UserError
+from bench.data import url_cache
 from bench.data.fetch import FetchPolicy, fetch
 from bench.data.local_server import LocalImageServer, Route
 from bench.data.options import SourceOptions
 from bench.data.skips import SkippedItem
 from bench.data.sources import open_source
+from bench.data.url_cache import CachedFetcher, UrlCache
 from bench.data.urls import url_key
 
 POLICY = FetchPolicy(timeout_s=0.5, retries=1, backoff_s=0.01, max_bytes=200_000)
@@ -186,3 +188,22 @@ def test_bad_url_tables_are_one_line(tmp_path: Path, content: str | None, name: 
     with pytest.raises(UserError, match=needle) as info:
         open_source(f"urls:{tmp_path / name}", options=_options(tmp_path))
     assert "\n" not in str(info.value)
+
+
+def test_a_url_cached_between_look_and_claim_is_not_fetched_again(tmp_path: Path, monkeypatch) -> None:
+    """The race that made `bench benchmark urls` count a request twice: thread A misses the cache, thread B
+    finishes fetching the same URL and releases it, then A claims it; A must read B's entry, not fetch again."""
+    fetched: list[str] = []
+    monkeypatch.setattr(url_cache, "fetch", lambda url, policy: fetched.append(url) or b"fetched")
+    cache = UrlCache(tmp_path)
+    look = cache.get
+
+    def miss_then_other_thread_finishes(url: str) -> bytes | None:
+        body = look(url)
+        if body is None and not (tmp_path / "ok").exists():
+            cache.put(url, b"the other thread's")
+        return body
+
+    monkeypatch.setattr(cache, "get", miss_then_other_thread_finishes)
+    assert CachedFetcher(cache, POLICY)("http://127.0.0.1:1/a.jpg") == b"the other thread's"
+    assert fetched == []

@@ -65,9 +65,9 @@ class CachedFetcher:
 
     def __init__(self, cache: UrlCache, policy: FetchPolicy) -> None:
         self.cache, self.policy = cache, policy
-        self._pid = -1
-        self._lock = threading.Lock()
-        self._in_flight: dict[str, threading.Event] = {}
+        #: process id -> (lock, URL -> event set when its fetch ends); a forked loader process starts its own,
+        #: since the parent's lock state means nothing there (one table per process, never reset under a thread)
+        self._claims: dict[int, tuple[threading.Lock, dict[str, threading.Event]]] = {}
 
     def __getstate__(self) -> dict[str, object]:
         return {"cache": self.cache, "policy": self.policy}
@@ -75,14 +75,18 @@ class CachedFetcher:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__init__(state["cache"], state["policy"])  # type: ignore[misc, arg-type]
 
+    def _process_claims(self) -> tuple[threading.Lock, dict[str, threading.Event]]:
+        pid = os.getpid()
+        claims = self._claims.get(pid)
+        return claims if claims is not None else self._claims.setdefault(pid, (threading.Lock(), {}))
+
     def _claim(self, url: str) -> threading.Event | None:
         """None when this thread should fetch ``url``; else the event that signals the other fetch ended."""
-        if self._pid != os.getpid():  # a forked loader process: the parent's lock state means nothing here
-            self._pid, self._lock, self._in_flight = os.getpid(), threading.Lock(), {}
-        with self._lock:
-            event = self._in_flight.get(url)
+        lock, in_flight = self._process_claims()
+        with lock:
+            event = in_flight.get(url)
             if event is None:
-                self._in_flight[url] = threading.Event()
+                in_flight[url] = threading.Event()
             return event
 
     def __call__(self, url: str) -> bytes:
@@ -96,6 +100,9 @@ class CachedFetcher:
                 break
             other.wait()
         try:
+            body = self.cache.get(url)  # another thread may have written it between our look and our claim
+            if body is not None:
+                return body
             try:
                 body = fetch(url, self.policy)
             except SkippedItem as exc:
@@ -104,5 +111,6 @@ class CachedFetcher:
             self.cache.put(url, body)
             return body
         finally:  # the entry is written (or the fetch crashed): let waiting threads read it or try themselves
-            with self._lock:
-                self._in_flight.pop(url).set()
+            lock, in_flight = self._process_claims()
+            with lock:
+                in_flight.pop(url).set()
