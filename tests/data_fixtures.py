@@ -68,8 +68,7 @@ def odd_images() -> dict[str, bytes]:
         "g16.png": encode(Image.fromarray((np.arange(40 * 48).reshape(40, 48) * 27).astype(np.uint16)), "PNG"),
         "rgba.png": encode(rgba, "PNG"),
         "exif.jpg": encode(rgb, "JPEG", exif=exif),
-        # cut inside the scan: the headers stay whole, so every Pillow identifies it and then fails to decode it
-        "truncated.jpg": jpeg[: jpeg.index(b"\xff\xda") + (len(jpeg) - jpeg.index(b"\xff\xda")) // 2],
+        "truncated.jpg": jpeg[: len(jpeg) // 2],
         "truncated.png": png[: len(png) // 2],
         "corrupt.jpg": jpeg[:20] + bytes(np.random.default_rng(1).integers(0, 256, 400, dtype=np.uint8)),
         "page.jpg": b"<!doctype html><html><body>404 not found</body></html>",
