@@ -2,7 +2,9 @@
 
 Columns: checkpoint name, training step, dollars spent at the checkpoint, eval set, strokes per image (empty
 for the run's own hint settings; a number for stroke adherence rows), metric, n, mean, 95 % bootstrap interval,
-status (``ok`` or ``unavailable``) and a note (why a metric is unavailable). Unavailable rows carry no number.
+status (``ok`` or ``unavailable``), a note (why a metric is unavailable) and the variant of the eval items
+(empty for the items as they are; ``colour-free`` captions or ``counterfactual`` strokes). Unavailable rows
+carry no number. Per-item scores, which paired comparisons need, are kept by `bench.sample_store`.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ class EvalRow:
     ci_high: float
     status: str = OK
     note: str = ""
+    variant: str = ""
 
     @property
-    def key(self) -> tuple[str, str, int | None, str]:
-        return (self.checkpoint, self.eval_set, self.strokes, self.metric)
+    def key(self) -> tuple[str, str, int | None, str, str]:
+        return (self.checkpoint, self.eval_set, self.strokes, self.metric, self.variant)
 
 
 COLUMNS = [f.name for f in fields(EvalRow)]
@@ -69,6 +72,7 @@ def read_rows(path: Path) -> list[EvalRow]:
                     ci_high=_number(record["ci_high"]),
                     status=record["status"],
                     note=record["note"],
+                    variant=record.get("variant") or "",
                 )
             )
     return rows
@@ -87,7 +91,7 @@ def write_rows(path: Path, rows: list[EvalRow]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    ordered = sorted(rows, key=lambda r: (r.usd, r.checkpoint, r.eval_set, r.strokes or 0, r.metric))
+    ordered = sorted(rows, key=lambda r: (r.usd, r.checkpoint, r.eval_set, r.strokes or 0, r.variant, r.metric))
     for row in ordered:
         writer.writerow({k: _cell(v) for k, v in asdict(row).items()})
     write_text(path, buffer.getvalue())

@@ -5,10 +5,12 @@ RUN/samples/eval/<set>/inputs/items.json          spec, strokes, keys and captio
 RUN/samples/eval/<set>/inputs/0000-hint.png       what the user drew (edges + strokes)
 RUN/samples/eval/<set>/inputs/0000-target.png
 RUN/samples/eval/<set>/<checkpoint>/0000.png      the output of that checkpoint for item 0
+RUN/samples/eval/<set>/<checkpoint>/scores.json   each per-image metric's score of every item, in order
 ```
 
-``<set>`` is a file-name-safe slug of the eval set (plus ``-strokes<k>`` for adherence sets). Outputs are
-lossless PNG, so re-scoring saved outputs (e.g. once the LPIPS weights are installed) gives the same numbers
+``<set>`` is a file-name-safe slug of the eval set (plus ``-strokes<k>`` for adherence sets and ``-<variant>``
+for colour-free captions or counterfactual strokes). Per-item scores let a report pair two runs item by item.
+Outputs are lossless PNG, so re-scoring saved outputs (e.g. once the LPIPS weights are installed) gives the same numbers
 as scoring them when they were sampled.
 """
 
@@ -29,14 +31,15 @@ from eval.items import EvalItems
 EVAL_SAMPLES = Path("samples") / "eval"
 INPUTS = "inputs"
 ITEMS_FILE = "items.json"
+SCORES_FILE = "scores.json"
 
 
-def set_slug(spec: str, strokes: int | None = None) -> str:
+def set_slug(spec: str, strokes: int | None = None, variant: str = "") -> str:
     """A folder name for an eval set: readable, file-name safe, unique (a short hash when it had to change)."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "-", spec).strip("-")[-60:] or "set"
     if readable != spec.replace(":", "-"):
         readable += "-" + hashlib.sha256(spec.encode()).hexdigest()[:8]
-    return readable + (f"-strokes{strokes}" if strokes is not None else "")
+    return readable + (f"-strokes{strokes}" if strokes is not None else "") + (f"-{variant}" if variant else "")
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -58,7 +61,7 @@ class SampleStore:
         self.root = Path(run_path) / EVAL_SAMPLES
 
     def set_dir(self, items: EvalItems) -> Path:
-        return self.root / set_slug(items.spec, items.strokes)
+        return self.root / set_slug(items.spec, items.strokes, items.variant)
 
     def output_dir(self, items: EvalItems, checkpoint: str) -> Path:
         return self.set_dir(items) / checkpoint
@@ -80,6 +83,16 @@ class SampleStore:
         for i, image in enumerate(outputs):
             write_bytes(folder / f"{i:04d}.png", _png(image))
 
+    def write_scores(self, items: EvalItems, checkpoint: str, scores: dict[str, np.ndarray]) -> None:
+        """Merge per-item scores (metric -> one value per item, NaN as null) into the checkpoint's scores.json."""
+        path = self.output_dir(items, checkpoint) / SCORES_FILE
+        held = read_scores(self.root.parent.parent, items.spec, checkpoint, items.strokes, items.variant)
+        metrics = held[1] if held is not None and held[0] == items.keys else {}
+        metrics.update({m: np.asarray(v, dtype=np.float64) for m, v in scores.items()})
+        listing = {"keys": items.keys, "scores": {m: [None if np.isnan(x) else float(x) for x in v]
+                                                  for m, v in metrics.items()}}  # fmt: skip
+        write_text(path, json.dumps(listing))
+
     def read_outputs(self, items: EvalItems, checkpoint: str) -> np.ndarray | None:
         """The saved outputs of ``checkpoint`` on this set, or None unless every item's PNG is there and fits."""
         listing = self.set_dir(items) / INPUTS / ITEMS_FILE
@@ -93,3 +106,17 @@ class SampleStore:
         if any(image.shape != items.targets.shape[1:] for image in images):
             return None
         return np.stack(images)
+
+
+def read_scores(
+    run_path: Path, eval_set: str, checkpoint: str, strokes: int | None = None, variant: str = ""
+) -> tuple[list[str], dict[str, np.ndarray]] | None:
+    """(item keys, metric -> per-item scores) a run saved for one checkpoint on one eval set, or None."""
+    path = Path(run_path) / EVAL_SAMPLES / set_slug(eval_set, strokes, variant) / checkpoint / SCORES_FILE
+    if not path.is_file():
+        return None
+    listing = json.loads(path.read_text(encoding="utf-8"))
+    scores = {
+        m: np.array([np.nan if x is None else x for x in v], dtype=np.float64) for m, v in listing["scores"].items()
+    }
+    return list(listing["keys"]), scores

@@ -38,6 +38,8 @@ class MetricResult:
     metric: str
     estimate: Estimate | None
     note: str = ""
+    #: one score per item for per-image metrics (what paired comparisons across runs need), else None
+    values: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def available(self) -> bool:
@@ -110,15 +112,16 @@ class Scorer:
         if any(m in PIXEL_METRICS for m in metrics):
             values = score_pixels(outputs, items.targets, items.hints, self.edges, cache.labs, self.workers)
             results += [
-                MetricResult(m, bootstrap_mean(values[m], seed=self.seed)) for m in PIXEL_METRICS if m in metrics
+                MetricResult(m, bootstrap_mean(values[m], seed=self.seed), values=values[m])
+                for m in PIXEL_METRICS
+                if m in metrics
             ]
         if "lpips" in metrics:
             if isinstance(self.lpips, Unavailable):
                 results.append(MetricResult("lpips", None, self.lpips.reason))
             else:
-                results.append(
-                    MetricResult("lpips", bootstrap_mean(self.lpips(outputs, items.targets), seed=self.seed))
-                )
+                scores = np.asarray(self.lpips(outputs, items.targets), dtype=np.float64)
+                results.append(MetricResult("lpips", bootstrap_mean(scores, seed=self.seed), values=scores))
         wanted = [m for m in ("fid", "kid") if m in metrics]
         if wanted and isinstance(self.features, Unavailable):
             results += [MetricResult(m, None, self.features.reason) for m in wanted]

@@ -27,6 +27,8 @@ class EvalItems:
     hints: np.ndarray
     #: strokes per image when fixed for a stroke adherence curve, else None (the run's own hint settings)
     strokes: int | None = None
+    #: how the items were changed from the eval set's own: "" (not), "colour-free", "counterfactual"
+    variant: str = ""
     #: pictures of the hints a person can read (``N x H x W x 3`` uint8), for sample grids
     pictures: np.ndarray | None = field(default=None, repr=False)
 

@@ -15,6 +15,7 @@ from bench.cli import app
 from bench.config import resolve_config
 from bench.results import read_rows
 from bench.rundir import RunDir
+from bench.sample_store import read_scores
 from bench.train import start_run, train_run
 from eval.weights import ALEXNET, WEIGHTS_ENV
 
@@ -82,6 +83,13 @@ def test_eval_writes_rows_samples_and_skips_what_is_scored(run_dir: Path) -> Non
     # adherence rows: the newest checkpoint only, for each stroke count
     adherence = {(r.checkpoint, r.strokes) for r in rows if r.strokes is not None}
     assert adherence == {(checkpoints[-1].name, 1), (checkpoints[-1].name, 4)}
+    # colour-free captions and counterfactual strokes: stroke metrics at the newest checkpoint only
+    variants = {(r.checkpoint, r.variant, r.metric) for r in rows if r.variant}
+    assert {v for _, v, _ in variants} == {"colour-free", "counterfactual"}
+    assert {c for c, _, _ in variants} == {checkpoints[-1].name} and {m for _, _, m in variants} >= {"stroke_de"}
+    keys, scores = read_scores(run_dir, "builtin:shapes", checkpoints[0].name)
+    assert len(keys) == 3 and len(scores["stroke_de"]) == 3 and "psnr" in scores  # per-item scores for pairing
+    assert read_scores(run_dir, "builtin:shapes", checkpoints[-1].name, variant="counterfactual") is not None
     samples = run_dir / "samples" / "eval"
     assert len(list((samples / "builtin-shapes" / checkpoints[0].name).glob("*.png"))) == 3
     assert (samples / "builtin-shapes" / "inputs" / "0000-hint.png").is_file()
@@ -91,7 +99,8 @@ def test_eval_writes_rows_samples_and_skips_what_is_scored(run_dir: Path) -> Non
     assert again.exit_code == 0 and "0 checkpoint x eval-set jobs" in again.output
     assert read_rows(run_dir / "eval.csv") == rows
 
-    forced = _eval(str(run_dir), "--force", "--checkpoint", "last", "--no-photos", "--adherence-strokes", "none")
+    forced = _eval(str(run_dir), "--force", "--checkpoint", "last", "--no-photos", "--adherence-strokes", "none",
+                   "--no-variants")  # fmt: skip
     assert forced.exit_code == 0 and "1 checkpoint x eval-set jobs" in forced.output
     assert len(read_rows(run_dir / "eval.csv")) == len(rows)  # replaced, not duplicated
 
@@ -136,7 +145,7 @@ def test_bad_run_directories_are_one_sentence(run_dir: Path, tmp_path: Path, mon
 
 
 def test_spread_keeps_the_first_and_the_newest_checkpoint() -> None:
-    from bench.commands.eval import spread
+    from bench.eval_plan import spread
 
     marks = list(range(10))
     assert spread(marks, 5) == [0, 2, 4, 7, 9]  # type: ignore[arg-type]
