@@ -1,4 +1,4 @@
-"""Eval items a caption cannot fake: colour words taken out of captions, and strokes in the opposite hue.
+"""Counterfactual strokes: eval strokes in the opposite hue, which no caption can supply.
 
 Counterfactual strokes turn every stroke colour half-way round the hue circle of CIE LCh(ab), keeping its
 lightness and chroma, so a model that paints the caption's colours (or its prior's) misses them by far while
@@ -7,9 +7,6 @@ lightness and new hue and loses just enough chroma to fit.
 """
 
 from __future__ import annotations
-
-import re
-from collections.abc import Iterable
 
 import numpy as np
 from skimage.color import lab2xyz, rgb2lab
@@ -70,9 +67,3 @@ def counterfactual_hints(hints: np.ndarray) -> np.ndarray:
     if len(unique):
         colours[where] = rotate_hue(unique)[inverse.reshape(-1)]
     return hints
-
-
-def drop_words(caption: str, words: Iterable[str]) -> str:
-    """``caption`` without the given words (whole words, any case), spaces tidied."""
-    pattern = r"\b(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")\b"
-    return re.sub(r"\s{2,}", " ", re.sub(pattern, "", caption, flags=re.IGNORECASE)).strip()
