@@ -121,12 +121,12 @@ def vary(items: EvalItems, variant: str) -> EvalItems:
     import numpy as np
     import torch
 
-    from bench.data.shapes import PALETTE
+    from bench.data.captions import drop_color_words
     from bench.sampling import hint_picture
-    from eval.variants import counterfactual_hints, drop_words
+    from eval.variants import counterfactual_hints
 
     if variant == COLOUR_FREE:
-        return dataclasses.replace(items, variant=variant, captions=[drop_words(c, PALETTE) for c in items.captions])
+        return dataclasses.replace(items, variant=variant, captions=[drop_color_words(c) for c in items.captions])
     if variant == COUNTERFACTUAL:
         hints = counterfactual_hints(items.hints)
         pictures = np.stack([hint_picture(torch.from_numpy(h.astype(np.float32) / 255.0)) for h in hints])
@@ -159,22 +159,29 @@ def _build_items(cfg: RunConfig, spec: str, strokes: int | None, where: Path) ->
     )
 
 
+ScoredSets = list[tuple["EvalItems", tuple[str, ...]]]
+
+
+def scored_sets(cfg: RunConfig, options: EvalOptions, cache: ItemCache, where: Path) -> tuple[ScoredSets, ScoredSets]:
+    """(eval sets scored at every checkpoint, those scored at the newest only), each with its metrics."""
+    from eval.harness import NETWORK_METRICS
+    from eval.metric_specs import ADHERENCE_METRICS, PIXEL_METRICS
+
+    specs = list(dict.fromkeys([cfg.data.source, *([PHOTOS] if options.photos else []), *options.eval_sets]))
+    every = [(cache.get(cfg, spec, None, where), PIXEL_METRICS + NETWORK_METRICS + COST_METRICS) for spec in specs]
+    newest = [(cache.get(cfg, cfg.data.source, k, where), ADHERENCE_METRICS) for k in options.adherence]
+    if options.variants:
+        newest += [(cache.get(cfg, cfg.data.source, None, where, v), ADHERENCE_METRICS) for v in VARIANTS]
+    return every, newest
+
+
 def plan_jobs(plan: RunPlan, options: EvalOptions, cache: ItemCache, scorer: Scorer) -> None:
     """Fill ``plan.jobs`` with the (checkpoint, eval set) pairs that miss a metric."""
     from bench.results import UNAVAILABLE, read_rows
     from bench.rundir import EVAL_CSV
     from bench.sample_store import SampleStore
-    from eval.harness import NETWORK_METRICS
-    from eval.metric_specs import ADHERENCE_METRICS, PIXEL_METRICS
 
-    cfg = plan.cfg
-    specs = list(dict.fromkeys([cfg.data.source, *([PHOTOS] if options.photos else []), *options.eval_sets]))
-    sets = [
-        (cache.get(cfg, spec, None, plan.run.path), PIXEL_METRICS + NETWORK_METRICS + COST_METRICS) for spec in specs
-    ]
-    newest_only = [(cache.get(cfg, cfg.data.source, k, plan.run.path), ADHERENCE_METRICS) for k in options.adherence]
-    if options.variants:
-        newest_only += [(cache.get(cfg, cfg.data.source, None, plan.run.path, v), ADHERENCE_METRICS) for v in VARIANTS]
+    sets, newest_only = scored_sets(plan.cfg, options, cache, plan.run.path)
     existing = {row.key: row for row in read_rows(plan.run.file(EVAL_CSV))}
     store = SampleStore(plan.run.path)
     newest = plan.checkpoints[-1]

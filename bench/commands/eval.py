@@ -124,6 +124,11 @@ def eval_command(
     batch_size: int = typer.Option(None, "--batch-size", help="Images sampled at once. [default: the run's]"),
     workers: int = typer.Option(0, "--workers", help="Threads scoring images side by side (0 = one per core)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    references: Path = typer.Option(
+        None,
+        "--references",
+        help="Also score the $0 reference rows (oracle, mean-fill, strokes-on-gray, propagate) into this folder.",
+    ),
 ) -> None:
     """Score every checkpoint of the runs on the fixed eval sets; rows are appended to RUN/eval.csv.
 
@@ -145,3 +150,7 @@ def eval_command(
         quiet=quiet,
     )
     evaluate_runs(list(run_dirs), options)
+    if references is not None:
+        from bench.references import evaluate_references
+
+        evaluate_references(list(run_dirs), references, options)
