@@ -14,6 +14,7 @@ import backbones
 from bench.cli import app
 from bench.commands.eval import EvalOptions, evaluate_runs
 from bench.config import resolve_config
+from bench.references import evaluate_references
 from bench.train import start_run, train_run
 from eval.weights import WEIGHTS_ENV
 
@@ -47,7 +48,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             run = start_run(cfg, root / name)
             train_run(cfg, run, resume=False, quiet=True)
             paths.append(run.path)
-        evaluate_runs(paths, EvalOptions(photos=False, adherence=(1, 2), quiet=True))
+        options = EvalOptions(photos=False, adherence=(1, 2), quiet=True)
+        evaluate_runs(paths, options)
+        evaluate_references(paths, root / "references", options)
     finally:
         backbones._REGISTRY.pop("fake", None)
         mp.undo()
@@ -61,7 +64,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture(scope="module")
 def report(runs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    result = runner.invoke(app, ["report", *map(str, runs), "--out", str(out), "--title", f"title {EVIL}"])
+    references = str(runs[0].parent / "references")
+    args = ["report", *map(str, runs), "--out", str(out), "--title", f"title {EVIL}", "--references", references]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out
 
@@ -72,7 +77,13 @@ def test_report_files_and_sections(report: Path) -> None:
                     "Samples", "Configs and versions", "### builtin:shapes", "Read this first"):  # fmt: skip
         assert section in markdown, section
     assert "fake (a)" in markdown and "fake (b)" in markdown  # same backbone twice: runs are told apart
-    assert "★" in markdown  # best per column marked
+    assert "clear winner (95 %)" in markdown and markdown.startswith("# title")
+    assert next(line for line in markdown.splitlines() if line.startswith("Verdict at"))
+    for reference in ("oracle", "mean-fill", "strokes-on-gray", "propagate"):
+        assert f"| reference: {reference} | $0 |" in markdown, reference
+    assert "## Pairwise differences" in markdown and "stroke ΔE00 ↓ − propagate" in markdown
+    following = markdown.split("## Stroke-following a caption cannot fake")[1].split("\n## ")[0]
+    assert "counterfactual strokes" in following and "fake (a)" in following and "reference: propagate" in following
     assert "LPIPS is unavailable" in markdown and "FID per dollar: not available" in markdown
     plots = sorted(p.name for p in (report / "plots").glob("*.png"))
     assert {"stroke_de-per-dollar.png", "adherence.png", "samples-builtin-shapes.png"} <= set(plots)

@@ -9,14 +9,17 @@ import typer
 from bench.core.errors import UserError
 
 
-def write_report(run_dirs: list[Path], out: Path, title: str, target_de: float | None = None) -> tuple[Path, Path]:
-    """Read the run directories and write ``out/report.md`` (+ plots/) and ``out/report.html``."""
+def write_report(
+    run_dirs: list[Path], out: Path, title: str, target_de: float | None = None, references: Path | None = None
+) -> tuple[Path, Path]:
+    """Read the run directories (and the reference rows `bench.references.evaluate_references` wrote into
+    ``references``) and write ``out/report.md`` (+ plots/) and ``out/report.html``."""
     from bench.report import doc, html, markdown
     from bench.report.data import load_report
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
-    data = load_report(list(run_dirs), target_de)
+    data = load_report(list(run_dirs), target_de, references)
     blocks = doc.build(data, title)
     out.mkdir(parents=True, exist_ok=True)
     return markdown.write(blocks, out), html.write(blocks, out, title)
@@ -29,8 +32,13 @@ def report_command(
     target_de: float = typer.Option(
         None, "--target-de", help="Stroke ΔE for the '$ to reach' column. [default: the worst backbone's final ΔE]"
     ),
+    references: Path = typer.Option(
+        None, "--references", help="Folder of reference rows written by bench eval --references (e.g. OUT/references)."
+    ),
 ) -> None:
-    """Write the comparison report from run directories only: tables per eval set at equal budget (best
-    marked), metric-vs-dollars plots, throughput and cost, stroke adherence curves, sample grids, configs."""
-    markdown, page = write_report(list(run_dirs), out, title, target_de)
+    """Write the comparison report from run directories only: a verdict, tables per eval set at equal budget
+    (seeds grouped per backbone, hierarchical intervals, best marked only where every paired difference is clear
+    at 95 %), pairwise differences, reference rows, stroke-following with colour-free captions and counterfactual
+    strokes, metric-vs-dollars plots, throughput and cost, stroke adherence curves, sample grids, configs."""
+    markdown, page = write_report(list(run_dirs), out, title, target_de, references)
     typer.echo(f"wrote {markdown} and {page}")

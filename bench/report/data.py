@@ -4,6 +4,10 @@
 eval samples of each run, and nothing else. The writers (`bench.report.markdown`, `bench.report.html`) and the plots
 only format what this module computes, so the Markdown and HTML reports always agree.
 
+Runs of one backbone that differ only in their seed are one group (`groups_of`); `bench.report.comparison`
+computes the group statistics. A run without eval rows (a failed seed) is named in the report and left out;
+runs scored on different eval items of the same set are refused.
+
 Equal budget: the shared budget is the smallest of the runs' largest evaluated spends; each run is read at its
 newest evaluated checkpoint within 5 % above it (checkpoints land a step past their dollar mark).
 """
@@ -19,6 +23,7 @@ from typing import Any
 
 from bench.core.errors import UserError
 from bench.results import OK, EvalRow, read_rows
+from bench.rundir import BUDGET, CONFIG, ENV, EVAL_CSV, TRAIN_LOG
 from eval.metric_specs import spec
 
 if sys.version_info >= (3, 11):
@@ -46,20 +51,28 @@ class RunInfo:
     budget: dict[str, Any]
     train_log: list[dict[str, Any]]
     rows: list[EvalRow]
+    seed: int = 0
 
     def checkpoints(self) -> list[tuple[str, int, float]]:
         """Evaluated checkpoints as (name, step, usd), cheapest first."""
         return sorted({(r.checkpoint, r.step, r.usd) for r in self.rows}, key=lambda c: (c[2], c[0]))
 
-    def value(self, checkpoint: str, eval_set: str, metric: str, strokes: int | None = None) -> EvalRow | None:
+    def value(
+        self, checkpoint: str, eval_set: str, metric: str, strokes: int | None = None, variant: str = ""
+    ) -> EvalRow | None:
+        wanted = (checkpoint, eval_set, metric, strokes, variant)
         for row in self.rows:
-            if (row.checkpoint, row.eval_set, row.metric, row.strokes) == (checkpoint, eval_set, metric, strokes):
+            if (row.checkpoint, row.eval_set, row.metric, row.strokes, row.variant) == wanted:
                 return row
         return None
 
     def curve(self, eval_set: str, metric: str) -> list[EvalRow]:
         """The metric's rows over checkpoints (dollars ascending), available ones only."""
-        rows = [r for r in self.rows if r.eval_set == eval_set and r.metric == metric and r.strokes is None]
+        rows = [
+            r
+            for r in self.rows
+            if r.eval_set == eval_set and r.metric == metric and r.strokes is None and not r.variant
+        ]
         return sorted((r for r in rows if r.status == OK and not math.isnan(r.mean)), key=lambda r: r.usd)
 
 
@@ -82,9 +95,9 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def load_run(path: Path) -> RunInfo:
-    """Read one run directory (one-line errors for a missing run or a run never evaluated)."""
+    """Read one run directory (one-line errors for a missing run; a run never evaluated has no rows)."""
     path = Path(path)
-    config_file = path / "config.toml"
+    config_file = path / CONFIG
     if not path.is_dir():
         raise UserError(f"run directory not found: {path}")
     if not config_file.is_file():
@@ -94,9 +107,6 @@ def load_run(path: Path) -> RunInfo:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{config_file} is not valid TOML: {exc}") from None
-    rows = read_rows(path / "eval.csv")
-    if not rows:
-        raise UserError(f"{path} has no eval.csv rows yet; evaluate it first (bench eval {path})")
     return RunInfo(
         path=path,
         label=str(config.get("backbone", "?")),
@@ -104,11 +114,52 @@ def load_run(path: Path) -> RunInfo:
         preset=str(config.get("preset", "?")),
         config_text=text,
         config=config,
-        env=_read_json(path / "env.json"),
-        budget=_read_json(path / "budget.json"),
-        train_log=_read_log(path / "train.jsonl"),
-        rows=rows,
+        env=_read_json(path / ENV),
+        budget=_read_json(path / BUDGET),
+        train_log=_read_log(path / TRAIN_LOG),
+        rows=read_rows(path / EVAL_CSV),
+        seed=int(config.get("seed", 0)),
     )
+
+
+def load_references(path: Path) -> RunInfo:
+    """The reference rows `bench.references` wrote into ``path`` (one sentence if there are none)."""
+    path = Path(path)
+    rows = read_rows(path / EVAL_CSV)
+    if not rows:
+        raise UserError(f"--references {path} has no eval.csv rows; score them first (bench eval --references)")
+    return RunInfo(path, "references", "references", "-", "", {}, {}, {}, [], rows)
+
+
+@dataclass
+class Group:
+    """One backbone's runs that differ only in their seed (or one run, where seeds do not tell runs apart)."""
+
+    label: str
+    runs: list[RunInfo]
+
+    @property
+    def seeds(self) -> list[int]:
+        return [run.seed for run in self.runs]
+
+
+def groups_of(runs: list[RunInfo]) -> list[Group]:
+    """Runs grouped by backbone where their seeds differ; runs sharing a backbone and a seed stay apart."""
+    by_backbone: dict[str, list[RunInfo]] = {}
+    for run in runs:
+        by_backbone.setdefault(run.backbone, []).append(run)
+    groups = []
+    for backbone, members in by_backbone.items():
+        if len({run.seed for run in members}) == len(members):
+            members = sorted(members, key=lambda r: r.seed)
+            groups.append(Group(backbone, members))
+            for run in members:
+                run.label = backbone if len(members) == 1 else f"{backbone} seed {run.seed}"
+        else:
+            for run in members:
+                run.label = f"{backbone} ({run.path.name})"
+                groups.append(Group(run.label, [run]))
+    return groups
 
 
 @dataclass
@@ -119,13 +170,12 @@ class ReportData:
     #: the stroke ΔE a run must reach for the "dollars to reach" column
     target_de: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: the reference rows (`bench.references`), if the report was given them
+    references: RunInfo | None = None
+    groups: list[Group] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        counts: dict[str, int] = {}
-        for run in self.runs:
-            counts[run.backbone] = counts.get(run.backbone, 0) + 1
-        for run in self.runs:  # the backbone names a run, unless two runs share one
-            run.label = run.backbone if counts[run.backbone] == 1 else f"{run.backbone} ({run.path.name})"
+        self.groups = groups_of(self.runs)
 
     @property
     def eval_sets(self) -> list[str]:
@@ -144,7 +194,12 @@ class ReportData:
         """Metric names present for ``eval_set`` in spec order (costs left out)."""
         from eval.metric_specs import METRICS
 
-        present = {r.metric for run in self.runs for r in run.rows if r.eval_set == eval_set and r.strokes == strokes}
+        present = {
+            r.metric
+            for run in self.runs
+            for r in run.rows
+            if r.eval_set == eval_set and r.strokes == strokes and not r.variant
+        }
         ordered = [m for m in METRICS if m in present and spec(m).kind != "cost"]
         return ordered + sorted(present - set(METRICS))
 
@@ -162,24 +217,14 @@ class ReportData:
     def at_budget(self, run: RunInfo, eval_set: str, metric: str, strokes: int | None = None) -> EvalRow | None:
         return run.value(self.pick(run)[0], eval_set, metric, strokes)
 
-    def best(self, eval_set: str, metric: str, strokes: int | None = None) -> set[str]:
-        """Labels of the runs with the best mean at the shared budget (ties share it)."""
-        values = {}
-        for run in self.runs:
-            row = self.at_budget(run, eval_set, metric, strokes)
-            if row is not None and row.status == OK and not math.isnan(row.mean):
-                values[run.label] = row.mean
-        if len(values) < 2:
-            return set()
-        best = max(values.values()) if spec(metric).higher_is_better else min(values.values())
-        return {label for label, value in values.items() if value == best}
-
     def adherence_strokes(self) -> list[int]:
         return sorted({r.strokes for run in self.runs for r in run.rows if r.strokes is not None})
 
     def adherence(self, run: RunInfo, metric: str) -> list[EvalRow]:
         """The run's stroke adherence rows of ``metric`` (newest checkpoint that has them), by stroke count."""
-        rows = [r for r in run.rows if r.strokes is not None and r.metric == metric and r.status == OK]
+        rows = [
+            r for r in run.rows if r.strokes is not None and r.metric == metric and r.status == OK and not r.variant
+        ]
         if not rows:
             return []
         newest = max(rows, key=lambda r: r.usd).checkpoint
@@ -244,12 +289,42 @@ def default_target_de(runs: list[RunInfo], eval_set: str) -> float | None:
     return math.ceil(max(finals) * 10) / 10 if finals else None
 
 
-def load_report(paths: list[Path], target_de: float | None = None) -> ReportData:
-    """Read every run directory of a report."""
+def _check_same_items(runs: list[RunInfo]) -> None:
+    """Refuse runs scored on different items of one eval set (their data or hint settings differ)."""
+    import json
+
+    from bench.sample_store import EVAL_SAMPLES, INPUTS, ITEMS_FILE
+
+    seen: dict[str, tuple[RunInfo, list[str]]] = {}
+    for run in runs:
+        for folder in sorted((run.path / EVAL_SAMPLES).glob(f"*/{INPUTS}/{ITEMS_FILE}")):
+            keys = json.loads(folder.read_text(encoding="utf-8")).get("keys", [])
+            slug = folder.parent.parent.name
+            first = seen.setdefault(slug, (run, keys))
+            if first[1] != keys:
+                raise UserError(
+                    f"{first[0].path} and {run.path} were scored on different eval items ({slug}): their data or "
+                    "hint settings differ, so they cannot be compared; report them separately"
+                )
+
+
+def load_report(paths: list[Path], target_de: float | None = None, references: Path | None = None) -> ReportData:
+    """Read every run directory of a report; runs without eval rows are named in a note and left out."""
     if not paths:
         raise UserError("give at least one run directory")
-    runs = [load_run(p) for p in paths]
-    data = ReportData(runs)
+    loaded = [load_run(p) for p in paths]
+    runs = [run for run in loaded if run.rows]
+    if not runs:
+        first = loaded[0].path
+        raise UserError(f"{first} has no eval.csv rows yet; evaluate it first (bench eval {first})")
+    _check_same_items(runs)
+    data = ReportData(runs, references=load_references(references) if references is not None else None)
+    for run in loaded:
+        if not run.rows:
+            data.notes.append(
+                f"{run.backbone} seed {run.seed} ({run.path}) has no eval rows (its run failed or was never "
+                "evaluated); its backbone's numbers use the other seeds."
+            )
     data.target_de = target_de if target_de is not None else default_target_de(runs, data.eval_sets[0])
     return data
 
@@ -279,68 +354,3 @@ def _method(budget: dict) -> str:
             f"FLOP estimate, no GPU timing: counted FLOPs / (A10 peak x utilisation = {peak:.3g} TFLOP/s), ${price}/h"
         )
     return str(method)
-
-
-@dataclass
-class CostRow:
-    """The throughput / cost table's row of one run."""
-
-    label: str
-    budget_usd: float
-    spent_usd: float
-    steps: int
-    samples: int
-    train_samples_per_s: float
-    device: str
-    sampling_s_per_image: float
-    sampling_usd_per_1k: float
-    usd_to_target: float | None
-    method: str
-
-
-def cost_row(data: ReportData, run: RunInfo) -> CostRow:
-    """Throughput and cost of a run, from budget.json, train.jsonl and the eval rows at the shared budget."""
-    own = data.eval_sets[0]
-    rates = [float(r["samples_per_s"]) for r in run.train_log if "samples_per_s" in r]
-    sampling = data.at_budget(run, own, "sampling_s_per_image")
-    sampling_cost = data.at_budget(run, own, "sampling_usd_per_1k")
-    return CostRow(
-        label=run.label,
-        budget_usd=float(run.budget.get("budget_usd", run.config.get("budget", {}).get("usd", math.nan))),
-        spent_usd=float(run.budget.get("usd_spent", math.nan)),
-        steps=int(run.budget.get("steps", 0)),
-        samples=int(run.budget.get("samples", 0)),
-        train_samples_per_s=sum(rates) / len(rates) if rates else math.nan,
-        device=str(run.env.get("device", run.budget.get("device", "?"))),
-        sampling_s_per_image=sampling.mean if sampling is not None else math.nan,
-        sampling_usd_per_1k=sampling_cost.mean if sampling_cost is not None else math.nan,
-        usd_to_target=data.dollars_to_reach(run, own),
-        method=budget_method(run),
-    )
-
-
-def report_environment() -> dict[str, str]:
-    """Versions of what scored and plotted the report, and the code's git commit."""
-    import subprocess
-    from importlib import metadata
-
-    versions = {}
-    for package in ("strokebench", "torch", "numpy", "scikit-image", "opencv-python-headless", "torchmetrics",
-                    "torch-fidelity", "lpips", "matplotlib"):  # fmt: skip
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    versions["git commit"] = commit or "unknown"
-    return versions

@@ -8,107 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 
-from bench.report import plots
-from bench.report.data import CostRow, ReportData, RunInfo, cost_row, report_environment
-from bench.results import OK
-from eval.metric_specs import spec
+from bench.report import plots, sections
+from bench.report.blocks import Block, Bullets, Cell, Code, Figure, Heading, Paragraph, Table
+from bench.report.comparison import Comparison, number
+from bench.report.costs import CostRow, cost_row, report_environment
+from bench.report.data import ReportData, RunInfo
 
-
-@dataclass
-class Heading:
-    level: int
-    text: str
-
-
-@dataclass
-class Paragraph:
-    text: str
-
-
-@dataclass
-class Bullets:
-    items: list[str]
-
-
-@dataclass
-class Cell:
-    text: str
-    best: bool = False
-
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[Cell]]
-    caption: str = ""
-
-
-@dataclass
-class Figure:
-    #: file name under the report's ``plots/`` folder
-    name: str
-    png: bytes
-    caption: str
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Code:
-    title: str
-    text: str
-
-
-Block = Heading | Paragraph | Bullets | Table | Figure | Code
-
-
-def _number(value: float, digits: int = 3) -> str:
-    if value is None or math.isnan(value):
-        return "n/a"
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.{digits}g}"
-    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.{max(1, digits - 1)}f}"
-
-
-def _interval(mean: float, low: float, high: float) -> str:
-    if math.isnan(low) or math.isnan(high):
-        return _number(mean)
-    return f"{_number(mean)} [{_number(low)}, {_number(high)}]"
+__all__ = ["Block", "Bullets", "Code", "Figure", "Heading", "Paragraph", "Table", "build"]
 
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-")[:50] or "set"
-
-
-def results_table(data: ReportData, eval_set: str) -> Table:
-    """Backbone x metric at the shared budget: mean [95 % interval], best per column marked."""
-    metrics = data.metrics(eval_set)
-    headers = ["backbone", "checkpoint $", "n"] + [
-        f"{spec(m).label} {'↑' if spec(m).higher_is_better else '↓'}" for m in metrics
-    ]
-    best = {m: data.best(eval_set, m) for m in metrics}
-    rows = []
-    for run in data.runs:
-        name, _step, usd = data.pick(run)
-        counts = {r.n for r in run.rows if r.checkpoint == name and r.eval_set == eval_set and r.strokes is None}
-        cells = [Cell(run.label), Cell(plots.dollars(usd)), Cell("/".join(str(n) for n in sorted(counts)) or "-")]
-        for metric in metrics:
-            row = data.at_budget(run, eval_set, metric)
-            if row is None:
-                cells.append(Cell("-"))
-            elif row.status != OK:
-                cells.append(Cell("unavailable"))
-            else:
-                cells.append(Cell(_interval(row.mean, row.ci_low, row.ci_high), run.label in best[metric]))
-        rows.append(cells)
-    caption = (
-        f"{eval_set}, each backbone at its checkpoint nearest the shared budget of "
-        f"{plots.dollars(data.shared_budget)}: "
-        "mean [95 % bootstrap interval]; ↑ higher is better, ↓ lower is better; ★ marks the best in a column "
-        "(a lead inside overlapping intervals is not a clear win)."
-    )
-    return Table(headers, rows, caption)
 
 
 def cost_table(data: ReportData) -> tuple[Table, list[CostRow]]:
@@ -137,10 +48,10 @@ def cost_table(data: ReportData) -> tuple[Table, list[CostRow]]:
                 Cell(plots.dollars(c.budget_usd)),
                 Cell(plots.dollars(c.spent_usd)),
                 Cell(str(c.steps)),
-                Cell(_number(per_dollar, 4)),
-                Cell(f"{_number(c.train_samples_per_s)} ({c.device})"),
-                Cell(_number(c.sampling_s_per_image)),
-                Cell(_number(c.sampling_usd_per_1k)),
+                Cell(number(per_dollar, 4)),
+                Cell(f"{number(c.train_samples_per_s)} ({c.device})"),
+                Cell(number(c.sampling_s_per_image)),
+                Cell(number(c.sampling_usd_per_1k)),
                 Cell(reach),
                 Cell(c.method),
             ]
@@ -173,15 +84,25 @@ def build(data: ReportData, title: str) -> list[Block]:
             "was sampled on the same fixed eval items with the same seeds and scored by the same code."
         )
     )
+    cmp = Comparison(data)
+    headline = data.eval_sets[0]
+    blocks.append(sections.verdict(cmp, headline))
     blocks.append(Bullets([_run_line(run) for run in data.runs]))
-    cautions = data.warnings() + data.unavailable_notes()
+    cautions = data.notes + data.warnings() + data.unavailable_notes()
     if cautions:
         blocks += [Heading(2, "Read this first"), Bullets(cautions)]
 
-    headline = data.eval_sets[0]
     blocks.append(Heading(2, "Results at equal budget"))
     for eval_set in data.eval_sets:
-        blocks += [Heading(3, eval_set), results_table(data, eval_set)]
+        blocks += [Heading(3, eval_set), sections.results_table(cmp, eval_set)]
+    pairwise = [(s, sections.pairwise_table(cmp, s), sections.references_table(cmp, s)) for s in data.eval_sets]
+    if any(table is not None or against is not None for _, table, against in pairwise):
+        blocks.append(Heading(2, "Pairwise differences"))
+        for eval_set, table, against in pairwise:
+            blocks += [Heading(3, eval_set), *(t for t in (table, against) if t is not None)]
+    following = sections.stroke_following_table(cmp, headline)
+    if following is not None:
+        blocks += [Heading(2, "Stroke-following a caption cannot fake"), following]
 
     blocks.append(Heading(2, "Metric per dollar"))
     for metric, title in (("stroke_de", "Stroke ΔE per dollar"), ("fid", "FID per dollar")):
@@ -199,7 +120,7 @@ def build(data: ReportData, title: str) -> list[Block]:
             blocks.append(
                 Figure(f"metrics-vs-dollars-{_slug(eval_set)}.png", png, f"All metrics vs dollars on {eval_set}.")
             )
-        png = plots.bars_at_budget(data, eval_set, data.metrics(eval_set))
+        png = plots.bars_at_budget(cmp, eval_set, data.metrics(eval_set))
         if png is not None:
             blocks.append(Figure(f"bars-{_slug(eval_set)}.png", png, f"{eval_set} at the shared budget."))
 

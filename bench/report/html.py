@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from bench.core.atomic import write_text
-from bench.report.doc import Block, Bullets, Code, Figure, Heading, Paragraph, Table
+from bench.report.blocks import Block, Bullets, Code, Figure, Heading, Paragraph, Table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }

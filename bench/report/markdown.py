@@ -10,7 +10,7 @@ import html
 from pathlib import Path
 
 from bench.core.atomic import write_bytes, write_text
-from bench.report.doc import Block, Bullets, Code, Figure, Heading, Paragraph, Table
+from bench.report.blocks import Block, Bullets, Code, Figure, Heading, Paragraph, Table
 
 PLOTS = "plots"
 

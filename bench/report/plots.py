@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from bench.report.comparison import Comparison  # noqa: E402
 from bench.report.data import ReportData, RunInfo  # noqa: E402
 from bench.sample_store import INPUTS, read_png, set_slug  # noqa: E402
 from eval.metric_specs import spec  # noqa: E402
@@ -34,8 +35,9 @@ def _png(figure: plt.Figure) -> bytes:
 
 
 def colour(data: ReportData, run: RunInfo) -> tuple[float, ...]:
-    """The run's colour, the same in every figure."""
-    return COLOURS[data.runs.index(run) % len(COLOURS)]
+    """The colour of the run's backbone (its group), the same in every figure."""
+    index = next(i for i, group in enumerate(data.groups) if run in group.runs)
+    return COLOURS[index % len(COLOURS)]
 
 
 def dollars(value: float, _position: object = None) -> str:
@@ -59,17 +61,49 @@ def _dollar_axis(axes: plt.Axes) -> None:
 
 
 def _plot_curve(axes: plt.Axes, data: ReportData, eval_set: str, metric: str) -> bool:
+    """One line per backbone: its run's curve with interval band, or with several seeds their mean over seeds
+    (bold) over each seed's own curve (thin), then the reference rows as dashed horizontal lines."""
     drew = False
-    for run in data.runs:
-        rows = run.curve(eval_set, metric)
-        if not rows:
+    for group in data.groups:
+        curves = [run.curve(eval_set, metric) for run in group.runs]
+        curves = [rows for rows in curves if rows]
+        if not curves:
             continue
-        x = [r.usd for r in rows]
-        axes.plot(x, [r.mean for r in rows], marker="o", ms=3, color=colour(data, run), label=run.label)
-        low, high = [r.ci_low for r in rows], [r.ci_high for r in rows]
-        if not any(math.isnan(v) for v in low + high):
-            axes.fill_between(x, low, high, color=colour(data, run), alpha=0.18, linewidth=0)
+        tint = colour(data, group.runs[0])
+        if len(curves) == 1:
+            rows = curves[0]
+            x = [r.usd for r in rows]
+            axes.plot(x, [r.mean for r in rows], marker="o", ms=3, color=tint, label=group.label)
+            low, high = [r.ci_low for r in rows], [r.ci_high for r in rows]
+            if not any(math.isnan(v) for v in low + high):
+                axes.fill_between(x, low, high, color=tint, alpha=0.18, linewidth=0)
+        else:
+            for rows in curves:
+                axes.plot([r.usd for r in rows], [r.mean for r in rows], color=tint, alpha=0.35, linewidth=0.8)
+            marks = sorted(
+                {r.checkpoint for r in curves[0]} & set.intersection(*({r.checkpoint for r in c} for c in curves))
+            )
+            by_mark = [[next(r for r in rows if r.checkpoint == m) for rows in curves] for m in marks]
+            by_mark.sort(key=lambda rows: rows[0].usd)
+            axes.plot(
+                [float(np.mean([r.usd for r in rows])) for rows in by_mark],
+                [float(np.mean([r.mean for r in rows])) for rows in by_mark],
+                marker="o",
+                ms=3,
+                linewidth=2,
+                color=tint,
+                label=f"{group.label} (mean of {len(curves)} seeds)",
+            )
         drew = True
+    if drew and data.references is not None:
+        styles = ("--", ":", "-.", (0, (5, 1)))
+        names = list(dict.fromkeys(r.checkpoint for r in data.references.rows))
+        for k, name in enumerate(names):
+            row = data.references.value(name, eval_set, metric)
+            if row is not None and row.status == "ok" and not math.isnan(row.mean):
+                axes.axhline(
+                    row.mean, color="0.35", linestyle=styles[k % len(styles)], linewidth=1, label=f"reference: {name}"
+                )
     return drew
 
 
@@ -107,34 +141,34 @@ def metrics_panel(data: ReportData, eval_set: str, metrics: list[str]) -> bytes 
     return _png(figure)
 
 
-def bars_at_budget(data: ReportData, eval_set: str, metrics: list[str]) -> bytes | None:
-    """Each metric at the shared budget as bars (one per run) with 95 % interval whiskers."""
-    drawable = [
-        m
-        for m in metrics
-        if any((r := data.at_budget(run, eval_set, m)) is not None and r.status == "ok" for run in data.runs)
-    ]
+def bars_at_budget(cmp: Comparison, eval_set: str, metrics: list[str]) -> bytes | None:
+    """Each metric at the shared budget as bars (one per backbone) with 95 % hierarchical interval whiskers."""
+    data = cmp.data
+    estimates = {(g.label, m): cmp.estimate(g, eval_set, m) for g in data.groups for m in metrics}
+    drawable = [m for m in metrics if any(estimates[(g.label, m)] is not None for g in data.groups)]
     if not drawable:
         return None
     cols = min(3, len(drawable))
     rows = math.ceil(len(drawable) / cols)
     figure, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.1 * rows), layout="constrained", squeeze=False)
     for axes, metric in zip(grid.flat, drawable, strict=False):
-        for i, run in enumerate(data.runs):
-            row = data.at_budget(run, eval_set, metric)
-            if row is None or row.status != "ok" or math.isnan(row.mean):
+        for i, group in enumerate(data.groups):
+            estimate = estimates[(group.label, metric)]
+            if estimate is None or math.isnan(estimate.mean):
                 continue
             error = None
-            if not (math.isnan(row.ci_low) or math.isnan(row.ci_high)):
-                error = [[max(0.0, row.mean - row.ci_low)], [max(0.0, row.ci_high - row.mean)]]
-            axes.bar(i, row.mean, yerr=error, capsize=4, color=colour(data, run), label=run.label)
-        axes.set_xticks(range(len(data.runs)), [run.label for run in data.runs], fontsize="small")
+            if not (math.isnan(estimate.low) or math.isnan(estimate.high)):
+                error = [[max(0.0, estimate.mean - estimate.low)], [max(0.0, estimate.high - estimate.mean)]]
+            axes.bar(i, estimate.mean, yerr=error, capsize=4, color=colour(data, group.runs[0]), label=group.label)
+        axes.set_xticks(range(len(data.groups)), [g.label for g in data.groups], fontsize="small")
         axes.set_ylabel(axis_label(metric), fontsize="small")
         axes.set_title(spec(metric).label)
         axes.grid(axis="y", alpha=0.3)
     for axes in list(grid.flat)[len(drawable) :]:
         axes.set_visible(False)
-    figure.suptitle(f"{eval_set} at the shared budget ({dollars(data.shared_budget)}); whiskers: 95 % intervals")
+    figure.suptitle(
+        f"{eval_set} at the shared budget ({dollars(data.shared_budget)}); whiskers: 95 % hierarchical intervals"
+    )
     return _png(figure)
 
 
@@ -178,7 +212,8 @@ def sample_grid(data: ReportData, eval_set: str, items: int = 6) -> tuple[bytes,
         ("hint (edges + strokes)", [inputs / f"{i:04d}-hint.png" for i in range(count)]),
         ("target", [inputs / f"{i:04d}-target.png" for i in range(count)]),
     ]
-    for run in data.runs:
+    for group in data.groups:  # each backbone's first seed
+        run = group.runs[0]
         folder = run.path / "samples" / "eval" / set_slug(eval_set)
         own = folder / INPUTS / "items.json"
         same = own.is_file() and json.loads(own.read_text(encoding="utf-8")).get("keys") == listing["keys"]
