@@ -96,14 +96,22 @@ def _plot_curve(axes: plt.Axes, data: ReportData, eval_set: str, metric: str) ->
             )
         drew = True
     if drew and data.references is not None:
-        styles = ("--", ":", "-.", (0, (5, 1)))
-        names = list(dict.fromkeys(r.checkpoint for r in data.references.rows))
-        for k, name in enumerate(names):
+        from eval.references import REFERENCES
+
+        levels: dict[float, list[str]] = {}  # references at the same level share one line and one label
+        for name in REFERENCES:
             row = data.references.value(name, eval_set, metric)
             if row is not None and row.status == "ok" and not math.isnan(row.mean):
-                axes.axhline(
-                    row.mean, color="0.35", linestyle=styles[k % len(styles)], linewidth=1, label=f"reference: {name}"
-                )
+                levels.setdefault(round(row.mean, 6), []).append(name)
+        styles = ("--", ":", "-.", (0, (5, 1)))
+        for k, (level, names) in enumerate(sorted(levels.items())):
+            axes.axhline(
+                level,
+                color="0.35",
+                linestyle=styles[k % len(styles)],
+                linewidth=1,
+                label=f"reference: {', '.join(names)}",
+            )
     return drew
 
 
