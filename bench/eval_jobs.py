@@ -74,8 +74,8 @@ class _MeteredSampler:
 
     @property
     def usd_per_1k(self) -> float:
-        seconds = self.meter.state.sampling_reference_seconds / max(1, self.metered_images)
-        return seconds * self.cfg.budget.price_per_hour / 3600.0 * 1000.0
+        """A10 dollars per 1000 images, from the meter's sampling bill over the images it metered."""
+        return self.meter.sampling_usd / max(1, self.metered_images) * 1000.0
 
 
 def rows_of(job: Job, results: list[Any], extra: dict[str, float]) -> list[EvalRow]:

@@ -317,8 +317,9 @@ def load_report(paths: list[Path], target_de: float | None = None, references: P
     if not runs:
         first = loaded[0].path
         raise UserError(f"{first} has no eval.csv rows yet; evaluate it first (bench eval {first})")
-    _check_same_items(runs)
-    data = ReportData(runs, references=load_references(references) if references is not None else None)
+    held = load_references(references) if references is not None else None
+    _check_same_items(runs + ([held] if held is not None else []))
+    data = ReportData(runs, references=held)
     for run in loaded:
         if not run.rows:
             data.notes.append(

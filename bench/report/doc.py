@@ -15,6 +15,12 @@ from bench.report.comparison import Comparison, number
 from bench.report.costs import CostRow, cost_row, report_environment
 from bench.report.data import ReportData, RunInfo
 
+#: how to read a metric-vs-dollars figure
+CURVES = (
+    "a band is one run's 95 % item-bootstrap interval; with several seeds thin lines are the seeds and the bold "
+    "line their mean; horizontal lines are the $0 references."
+)
+
 __all__ = ["Block", "Bullets", "Code", "Figure", "Heading", "Paragraph", "Table", "build"]
 
 
@@ -108,9 +114,7 @@ def build(data: ReportData, title: str) -> list[Block]:
     for metric, title in (("stroke_de", "Stroke ΔE per dollar"), ("fid", "FID per dollar")):
         png = plots.metric_vs_dollars(data, headline, metric, f"{title} on {headline}")
         if png is not None:
-            blocks.append(
-                Figure(f"{metric}-per-dollar.png", png, f"{title} on {headline}; bands are 95 % bootstrap intervals.")
-            )
+            blocks.append(Figure(f"{metric}-per-dollar.png", png, f"{title} on {headline}; {CURVES}"))
         else:
             reason = next((r.note for run in data.runs for r in run.rows if r.metric == metric and r.note), "")
             blocks.append(Paragraph(f"{title}: not available. {reason}".strip()))
