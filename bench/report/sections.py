@@ -159,13 +159,15 @@ def verdict(cmp: Comparison, eval_set: str) -> Paragraph:
     ]
     if not parts:
         parts = [f"one backbone only ({cmp.groups[0].label} {interval(first, seeds=False)})"]
-    if "propagate" in cmp.reference_names():
-        parts += [
-            _verdict(cmp, g.label, "propagate", cmp.versus_reference(g, "propagate", eval_set, HEADLINE), HEADLINE)
-            for g in cmp.groups
-        ]
     winner = cmp.winner(eval_set, HEADLINE)
     tail = f" Best: {winner.label}." if winner is not None else f" Overall: {NO_WINNER}." if len(cmp.groups) > 1 else ""
+    if "propagate" in cmp.reference_names() and "image_de" in data.metrics(eval_set):
+        # propagate copies the strokes (stroke ΔE00 0 by construction): the whole image is where it can lose
+        against = [
+            _verdict(cmp, g.label, "propagate", cmp.versus_reference(g, "propagate", eval_set, "image_de"), "image_de")
+            for g in cmp.groups
+        ]
+        tail += " Against the training-free propagate reference, image ΔE00: " + "; ".join(against) + "."
     return Paragraph(head + "; ".join(parts) + "." + tail)
 
 
