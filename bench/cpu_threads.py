@@ -16,8 +16,8 @@ def training_threads(cfg: RunConfig, model: BackboneConfig) -> int | None:
     """Torch threads for a training step on this CPU, or None to leave torch's (a GPU, or OMP_NUM_THREADS set).
 
     By default the data workers keep their cores (OpenMP threads competing with them spin-wait, which makes small
-    CPU steps slower), but the step keeps two threads: on 2 cores with the tiny preset's one light worker, 2
-    threads train the tiny sd 29 % faster than 1. A backbone's ``cpu_threads`` overrides that where its step is
+    CPU steps slower), but the step keeps two threads: with the tiny preset's one light worker, 2 threads train
+    the tiny sd faster than 1 (results/NOTES.md). A backbone's ``cpu_threads`` overrides that where its step is
     many small operations (the tiny cascade trains faster on one thread). ``model`` is the backbone's config."""
     if torch.cuda.is_available() or "OMP_NUM_THREADS" in os.environ:
         return None

@@ -67,8 +67,8 @@ def _accumulation_steps(cfg: RunConfig, processes: int) -> int:
 
 def build_optimizer(cfg: RunConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The run's AdamW. The fused kernel where torch has one for the parameters' device (CPU and CUDA): it
-    updates every tensor in one pass instead of a Python loop of small ops per tensor, which on 2 CPU cores made
-    the tiny steps 20 % (sd) to 29 % (cascade) faster. bitsandbytes' 8-bit AdamW when asked."""
+    updates every tensor in one pass instead of a Python loop of small ops per tensor (results/NOTES.md: fused
+    AdamW). bitsandbytes' 8-bit AdamW when asked."""
     if cfg.optim.use_8bit_adam:
         try:
             import bitsandbytes as bnb
