@@ -17,6 +17,7 @@ import json
 import platform
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,19 @@ LAST = "last"
 COMPLETE = "COMPLETE"
 CONTROL = "control"
 TRAINING_STATE = "training_state"
+
+
+#: where runs and reports go unless a command is told otherwise
+RESULTS = Path("results")
+#: `bench run`'s folder (one run directory per backbone and seed, and the report)
+BENCHMARK = RESULTS / "benchmark"
+#: the report's folder inside `bench run`'s folder, and `bench report`'s default under RESULTS
+REPORT = "report"
+
+
+def new_run_path(backbone: str, preset: str) -> Path:
+    """A new run's directory when none is given: ``results/<backbone>-<preset>-<local time>``."""
+    return RESULTS / f"{backbone}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def mark_name(usd: float) -> str:

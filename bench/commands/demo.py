@@ -9,12 +9,15 @@ from pathlib import Path
 import typer
 
 from bench.core.errors import UserError
+from bench.rundir import BENCHMARK
 
 
 def demo_command(
-    runs: list[Path] = typer.Argument(None, help="Run directories (default: one per backbone of --out)."),
-    out: Path = typer.Option(Path("results/benchmark"), "--out", help="The `bench run` folder used without RUN."),
-    run_seed: int = typer.Option(None, "--run-seed", help="Which seed<S>/ run per backbone (default: the lowest)."),
+    runs: list[Path] = typer.Argument(None, help="Run directories.", show_default="one per backbone of --out"),
+    out: Path = typer.Option(BENCHMARK, "--out", help="The `bench run` folder used without RUN."),
+    run_seed: int = typer.Option(
+        None, "--run-seed", help="Which seed<S>/ run per backbone.", show_default="the lowest seed"
+    ),
     checkpoint: str = typer.Option("last", "--checkpoint", help="Checkpoint mark of every run (usd-...), or last."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 serves other machines too."),
     port: int = typer.Option(7860, "--port", help="Port of the page."),

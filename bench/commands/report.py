@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from bench.core.errors import UserError
+from bench.rundir import REPORT, RESULTS
 
 
 def write_report(
@@ -27,7 +28,7 @@ def write_report(
 
 def report_command(
     run_dirs: list[Path] = typer.Argument(..., help="Evaluated run directories (bench eval) to compare."),
-    out: Path = typer.Option(Path("results/report"), "--out", help="Folder for report.md, report.html, plots/."),
+    out: Path = typer.Option(RESULTS / REPORT, "--out", help="Folder for report.md, report.html, plots/."),
     title: str = typer.Option("strokebench: backbones compared per dollar", "--title", help="Report title."),
     target_de: float = typer.Option(
         None, "--target-de", help="Stroke ΔE for the '$ to reach' column. [default: the worst backbone's final ΔE]"

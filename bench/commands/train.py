@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import typer
@@ -42,7 +41,7 @@ def train_command(
     """
     from bench.config import read_run_config, resolve_config
     from bench.processes import Processes
-    from bench.rundir import CONFIG, RunDir
+    from bench.rundir import CONFIG, RunDir, new_run_path
     from bench.train import start_run, train_run, validate_config
 
     if resume is not None:
@@ -71,8 +70,8 @@ def train_command(
         if budget_usd is not None:
             cfg = dataclasses.replace(cfg, budget=dataclasses.replace(cfg.budget, usd=budget_usd))
         validate_config(cfg)
-        default = Path("results") / f"{cfg.backbone}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        out = Processes().from_main(out or default)  # one name for all processes, whatever their clocks say
+        # one name for all processes, whatever their clocks say
+        out = Processes().from_main(out or new_run_path(cfg.backbone, cfg.preset))
         run = start_run(cfg, out)
     # under accelerate launch every process runs this command; the main one speaks for them
     speaks = Processes().is_main
