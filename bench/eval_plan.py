@@ -159,6 +159,11 @@ def _build_items(cfg: RunConfig, spec: str, strokes: int | None, where: Path) ->
     )
 
 
+def scorer_key(cfg: RunConfig) -> tuple[int, int, int, int]:
+    """What a metric suite depends on (edge thresholds, resolution, eval seed): runs that agree share one."""
+    return (cfg.hints.canny_low, cfg.hints.canny_high, cfg.data.resolution, cfg.eval.seed)
+
+
 ScoredSets = list[tuple["EvalItems", tuple[str, ...]]]
 
 

@@ -13,10 +13,14 @@ scored again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from bench.eval_plan import COST_METRICS, EvalOptions, ItemCache, Job, scored_sets
+from bench.eval_plan import COST_METRICS, EvalOptions, ItemCache, Job, scored_sets, scorer_key
+
+if TYPE_CHECKING:
+    from eval.harness import Scorer
 
 
 def evaluate_references(run_dirs: list[Path], out_dir: Path, options: EvalOptions) -> Path:
@@ -38,12 +42,14 @@ def evaluate_references(run_dirs: list[Path], out_dir: Path, options: EvalOption
     cache, store, path = ItemCache(), SampleStore(out_dir), Path(out_dir) / EVAL_CSV
     rows = {row.key: row for row in read_rows(path)}
     seen: set[tuple[str, int | None, str]] = set()
+    scorers: dict[tuple[object, ...], Scorer] = {}
     scored = 0
     for run_dir in run_dirs:
         run = RunDir(run_dir)
         run.require_run()
         cfg = read_run_config(run.file(CONFIG))
-        scorer = build_scorer(options, cfg)
+        key = scorer_key(cfg)
+        scorer = scorers[key] if key in scorers else scorers.setdefault(key, build_scorer(options, cfg))
         every, newest = scored_sets(cfg, options, cache, run.path)
         for items, metrics in every + newest:
             if (items.spec, items.strokes, items.variant) in seen:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from bench.core.errors import UserError
-from bench.eval_plan import DEFAULT_ADHERENCE, EvalOptions, ItemCache, plan_jobs, validate_run
+from bench.eval_plan import DEFAULT_ADHERENCE, EvalOptions, ItemCache, plan_jobs, scorer_key, validate_run
 
 if TYPE_CHECKING:
     from bench.config import RunConfig
@@ -72,7 +72,7 @@ def evaluate_runs(paths: list[Path], options: EvalOptions) -> None:
     scorers: dict[tuple[Any, ...], Scorer] = {}
     notes: list[str] = []
     for plan in plans:
-        key = (plan.cfg.hints.canny_low, plan.cfg.hints.canny_high, plan.cfg.data.resolution, plan.cfg.eval.seed)
+        key = scorer_key(plan.cfg)
         if key not in scorers:
             scorers[key] = build_scorer(options, plan.cfg)
             for metric in (scorers[key].lpips, scorers[key].features):

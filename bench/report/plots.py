@@ -181,20 +181,25 @@ def bars_at_budget(cmp: Comparison, eval_set: str, metrics: list[str]) -> bytes 
 
 
 def adherence_plot(data: ReportData) -> bytes | None:
-    """Stroke ΔE and the share of stroke pixels under one JND against strokes per image, one line per run."""
+    """Stroke ΔE and the share of stroke pixels under one JND against strokes per image, one line per backbone."""
     if not data.adherence_strokes():
         return None
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     for axes, metric in ((left, "stroke_de"), (right, "stroke_jnd_share")):
-        for run in data.runs:
-            rows = data.adherence(run, metric)
-            if not rows:
+        for group in data.groups:  # one run: its line and band; several seeds: thin seeds, bold mean
+            curves = [rows for rows in (data.adherence(run, metric) for run in group.runs) if rows]
+            if not curves:
                 continue
-            x = [r.strokes for r in rows]
-            axes.plot(x, [r.mean for r in rows], marker="o", color=colour(data, run), label=run.label)
-            low, high = [r.ci_low for r in rows], [r.ci_high for r in rows]
-            if not any(math.isnan(v) for v in low + high):
-                axes.fill_between(x, low, high, color=colour(data, run), alpha=0.18, linewidth=0)
+            tint = colour(data, group.runs[0])
+            for rows in curves if len(curves) > 1 else []:
+                axes.plot([r.strokes for r in rows], [r.mean for r in rows], color=tint, alpha=0.35, linewidth=0.8)
+            counts = sorted(set.intersection(*({r.strokes for r in rows} for rows in curves)))
+            means = [float(np.mean([r.mean for rows in curves for r in rows if r.strokes == k])) for k in counts]
+            label = group.label if len(curves) == 1 else f"{group.label} (mean of {len(curves)} seeds)"
+            axes.plot(counts, means, marker="o", color=tint, linewidth=2 if len(curves) > 1 else 1.5, label=label)
+            low, high = [r.ci_low for r in curves[0]], [r.ci_high for r in curves[0]]
+            if len(curves) == 1 and not any(math.isnan(v) for v in low + high):
+                axes.fill_between([r.strokes for r in curves[0]], low, high, color=tint, alpha=0.18, linewidth=0)
         axes.set_xscale("log", base=2)
         axes.set_xticks(data.adherence_strokes(), [str(k) for k in data.adherence_strokes()])
         axes.set_xlabel("strokes per image")
