@@ -30,6 +30,7 @@ import torch
 
 from bench.config import BudgetConfig, load_toml
 from bench.core.errors import UserError
+from bench.rundir import MARK_RESOLUTION_USD
 
 #: reference-GPU peak FLOP/s by mixed-precision setting (A10 data sheet, dense)
 A10_PEAK_FLOPS = {"no": 31.2e12, "fp16": 125e12, "bf16": 125e12}
@@ -141,8 +142,15 @@ class BudgetMeter:
         """``processes``: how many devices of this kind train the run (each one's time is billed)."""
         if config.usd <= 0:
             raise UserError(f"the budget must be more than $0, got ${config.usd}")
-        if not 0 < config.mark_every <= 1:
-            raise UserError(f"budget.mark_every must be in (0, 1], got {config.mark_every}")
+        if not 0.001 <= config.mark_every <= 1:
+            raise UserError(
+                f"budget.mark_every must be in [0.001, 1] (at most 1,000 checkpoints), got {config.mark_every}"
+            )
+        if config.usd * config.mark_every < MARK_RESOLUTION_USD:
+            raise UserError(
+                f"checkpoints ${config.usd * config.mark_every:.3g} apart (budget.usd x budget.mark_every) are closer "
+                f"than checkpoint names tell apart (${MARK_RESOLUTION_USD:g}); raise the budget or budget.mark_every"
+            )
         if config.price_per_hour <= 0 or not 0 < config.utilisation <= 1:
             raise UserError(
                 f"budget.price_per_hour must be more than 0 and budget.utilisation in (0, 1], got "

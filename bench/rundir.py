@@ -52,6 +52,10 @@ def new_run_path(backbone: str, preset: str) -> Path:
     return RESULTS / f"{backbone}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+#: the smallest dollar step checkpoint names tell apart (they carry 9 decimals)
+MARK_RESOLUTION_USD = 1e-9
+
+
 def mark_name(usd: float) -> str:
     """Checkpoint folder name of a dollar mark; zero-padded so names sort in dollar order."""
     return f"usd-{usd:016.9f}"

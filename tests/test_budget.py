@@ -121,6 +121,8 @@ def test_bad_calibration_files_are_one_sentence(gpu_named, tmp_path: Path, text:
         ({"usd": 0.0}, "more than \\$0"),
         ({"mark_every": 0.0}, "mark_every"),
         ({"mark_every": 1.5}, "mark_every"),
+        ({"mark_every": 1e-9}, "at most 1,000 checkpoints"),
+        ({"usd": 5e-9, "mark_every": 0.1}, "closer than checkpoint names tell apart"),
         ({"price_per_hour": 0.0}, "price_per_hour"),
         ({"utilisation": 0.0}, "utilisation"),
     ],
