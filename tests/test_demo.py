@@ -146,11 +146,18 @@ def test_runs_of_a_bench_run_folder_one_seed_per_backbone(demo_out: Path, tmp_pa
         choose_runs([tmp_path], demo_out)
 
 
-def test_demo_command_refuses_missing_runs_in_one_line(tmp_path: Path) -> None:
+def test_demo_command_refuses_in_one_line(demo_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "bench run" in result.output and len(result.output.strip().splitlines()) == 1
     result = runner.invoke(app, ["demo", str(tmp_path)])
     assert result.exit_code == 2 and "not a run directory" in result.output
+    monkeypatch.setitem(backbones._REGISTRY, "fake2", "fakes:FakeBackbone")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = runner.invoke(app, ["demo", str(demo_out / "fake2"), "--port", port])
+    assert result.exit_code == 2 and "pick another --port" in result.output, result.output
 
 
 def _png_claiming(width: int, height: int) -> bytes:

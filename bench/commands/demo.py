@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 import time
 from pathlib import Path
 
@@ -38,13 +39,24 @@ def demo_command(
     with temp_files():
         try:
             server = start(loaded, host, port, limits)
-        except OSError as exc:
-            raise UserError(f"cannot serve on {host}:{port} ({exc}); pick another --port") from None
+        except OSError:
+            raise UserError(
+                f"cannot serve on {host}:{port}: the port is taken or the address is not this machine's; "
+                "pick another --port or --host"
+            ) from None
         for run in loaded:
             typer.echo(f"loaded {run.run.path} ({run.checkpoint.name}) on {next(run.backbone.parameters()).device}")
         typer.echo(f"serving {server.url} (Ctrl+C stops)")
+        previous = signal.signal(signal.SIGTERM, _stop)  # a `kill` cleans up like Ctrl+C
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
             server.close()
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

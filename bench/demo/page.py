@@ -112,9 +112,10 @@ def build_page(runs: list[LoadedRun], limits: UploadLimits | None = None) -> Any
                         label="built-in eval drawing",
                     )
                     upload = gr.File(
-                        label=f"or upload a drawing or photo (PNG, JPEG, WebP; {limits.max_bytes // 2**20} MB)",
+                        label=f"or upload a drawing or photo (PNG, JPEG, WebP; {limits.max_bytes / 2**20:g} MB)",
                         file_types=[".png", ".jpg", ".jpeg", ".webp"],
                         type="filepath",
+                        elem_id="upload",
                     )
                     kind = gr.Radio(["line art", PHOTO], value="line art", label="the upload is")
                 editor = gr.ImageEditor(
@@ -165,6 +166,7 @@ def build_page(runs: list[LoadedRun], limits: UploadLimits | None = None) -> Any
 
         drawing.change(load_builtin, drawing, [editor, caption, status], api_name="load_builtin")
         upload.upload(load_upload, [upload, kind], [editor, status], api_name="load_upload")
+        kind.change(load_upload, [upload, kind], [editor, status], api_name=False)  # the same file, read the other way
         clear_button.click(clear, editor, [editor, status], api_name="clear_strokes")
         for i, (loaded, image, seconds) in enumerate(outputs):
             color_button.click(  # the first run's event also shows the hint (runs of one `bench run` share it)

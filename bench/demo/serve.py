@@ -61,6 +61,10 @@ def start(
     """Build and launch the page without blocking (call inside `temp_files`); no public share link."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
+    import gradio.routes
+
+    # gradio's routes read GRADIO_TEMP_DIR once, at import: a second page in one process needs its own folder
+    gradio.routes.DEFAULT_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR", gradio.routes.DEFAULT_TEMP_DIR)
 
     from bench.demo.page import CSS, build_page
 
