@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
@@ -26,6 +26,11 @@ from bench.core.errors import UserError
 from bench.core.typed_config import load_toml, update_dataclass
 
 PRESET_DIR = Path(__file__).parent / "presets"
+#: the dtypes a frozen part may be kept in (``weight_dtype``)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: the file ``save_pretrained`` writes a module's weights to
+WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
+Module = TypeVar("Module", bound=torch.nn.Module)
 
 
 @dataclass
@@ -83,6 +88,28 @@ class BackboneConfig:
     #: grids (cells per side) over which the control module also reads the strokes' mean colours (extra hint
     #: channels, see `backbones.hint_spread`); empty: the 5-channel hint alone (every `full` preset)
     hint_spread_grids: tuple[int, ...] = ()
+    #: dtype of the frozen parts (`DTYPES`); trained weights stay float32 under accelerate's autocast
+    weight_dtype: str = "float32"
+    #: recompute activations in the backward pass (less memory, more FLOPs), in the base and the control module
+    gradient_checkpointing: bool = False
+    #: probability of training on the empty caption (what makes classifier-free guidance possible)
+    caption_dropout: float = 0.1
+    #: classifier-free guidance its makers sample this system with; where > 0 it is the run's ``eval.guidance``
+    #: unless a config file or ``--set eval.guidance`` gives one (0: the run preset's)
+    default_guidance: float = 0.0
+    #: seed of the frozen tiny parts' initialisation (the control module is seeded with ``init_seed + 1``)
+    init_seed: int = 0
+
+    #: the ``weight_dtype`` values this backbone accepts, and what a refused one is told
+    weight_dtypes: ClassVar[tuple[str, ...]] = tuple(DTYPES)
+
+    def __post_init__(self) -> None:
+        if self.weight_dtype not in self.weight_dtypes:
+            raise ValueError(
+                f"model.weight_dtype must be one of {', '.join(self.weight_dtypes)}, got {self.weight_dtype!r}"
+            )
+        if not 0.0 <= self.caption_dropout <= 1.0:
+            raise ValueError(f"model.caption_dropout must be in [0, 1], got {self.caption_dropout}")
 
     @property
     def control_hint_channels(self) -> int:
@@ -127,6 +154,42 @@ def revive_zero_layers(module: torch.nn.Module) -> int:
             layer.reset_parameters()
             revived += 1
     return revived
+
+
+def cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """``module.to(dtype)`` without diffusers' notice about modules kept in float32 (the bases here have none)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    previous = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        module.to(dtype=dtype)
+    finally:
+        diffusers_logging.set_verbosity(previous)
+
+
+def load_module(module: torch.nn.Module, path: Path, what: str, backbone: str) -> None:
+    """Copy the safetensors file ``path`` into ``module``; any mismatch is one `UserError` sentence."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise UserError(f"no {what} weights at {path} (was the checkpoint written by the '{backbone}' backbone?)")
+    own = module.state_dict()
+    device = next(iter(own.values())).device if own else torch.device("cpu")
+    try:
+        state = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"the {what} weights at {path} cannot be read ({exc}): is the file complete?") from None
+    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+    reshaped = [k for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    if missing or unexpected or reshaped:
+        raise UserError(
+            f"the {what} at {path.parent} does not match this run's '{backbone}' model ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(reshaped)} reshaped weights): was it trained with another preset, "
+            "resolution or settings?"
+        )
+    module.load_state_dict(state)
 
 
 class Backbone(torch.nn.Module, ABC):
@@ -195,15 +258,82 @@ class Backbone(torch.nn.Module, ABC):
         """Load what `save_trainable` wrote (safetensors only; never unpickles)."""
 
     def train(self, mode: bool = True) -> Backbone:
-        """Train mode for trainable modules only: frozen parts stay in eval mode (no dropout, fixed norms)."""
+        """Train mode for trainable modules only: frozen parts stay in eval mode (no dropout, fixed norms).
+
+        A module counts as frozen when it holds parameters and none of them trains; everything inside it, its
+        parameter-free Dropout layers included, goes to eval mode, so a frozen base is deterministic.
+        """
         super().train(mode)
         if mode:
             trainable = {id(p) for p in self.trainable_parameters()}
-            for module in self.modules():
-                own = list(module.parameters(recurse=False))
-                if own and not any(id(p) in trainable for p in own):
+
+            def freeze(module: torch.nn.Module) -> None:
+                params = [id(p) for p in module.parameters()]
+                if params and trainable.isdisjoint(params):
                     module.eval()
+                    return
+                for child in module.children():
+                    freeze(child)
+
+            for child in self.children():
+                freeze(child)
         return self
+
+    # -- the machinery every backbone shares ---------------------------------------------------------------
+    def prepare_captions(self, captions: Iterable[str]) -> int:
+        """Precompute what the text encoder makes of ``captions`` before a loop; returns how many were new.
+
+        The trainer and eval call it once with every caption they know of; a backbone whose text encoder is too
+        large to keep beside the base (IF's T5) fills its cache here. Default: nothing to do.
+        """
+        return 0
+
+    def drop_captions(self, captions: list[str]) -> list[str]:
+        """``captions`` with each replaced by "" with probability ``caption_dropout`` (for guidance)."""
+        if self.config.caption_dropout <= 0:
+            return captions
+        keep = torch.rand(len(captions)) >= self.config.caption_dropout
+        return [c if k else "" for c, k in zip(captions, keep.tolist(), strict=True)]
+
+    def build_control(self, build: Callable[[], Module]) -> Module:
+        """The control module ``build()`` makes, seeded by ``init_seed + 1`` (identical in every process);
+        with ``zero_init_control = False`` its zero-initialised layers start live (`revive_zero_layers`)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.init_seed + 1)
+            control = build()
+            if not self.config.zero_init_control:
+                revive_zero_layers(control)
+        return control
+
+    def configure_weights(
+        self,
+        base: torch.nn.Module,
+        control: torch.nn.Module,
+        frozen: Iterable[torch.nn.Module] = (),
+        kept_float32: Iterable[torch.nn.Module] = (),
+    ) -> None:
+        """Which weights train and in which dtype: ``control`` trains; ``base`` trains where ``train_base`` says
+        (in float32) and is frozen with ``frozen`` in ``weight_dtype`` otherwise; ``kept_float32`` is frozen in
+        float32 (an encoder whose targets must be exact); gradient checkpointing where the config asks."""
+        dtype = DTYPES[self.config.weight_dtype]
+        for module in (*frozen, *(() if self.config.train_base else (base,))):
+            module.requires_grad_(False)
+            cast_quietly(module, dtype)
+        for module in kept_float32:
+            module.requires_grad_(False)
+            cast_quietly(module, torch.float32)
+        if self.config.train_base:
+            cast_quietly(base, torch.float32)
+        base.requires_grad_(self.config.train_base)
+        control.requires_grad_(True)
+        if self.config.gradient_checkpointing:
+            control.enable_gradient_checkpointing()
+            base.enable_gradient_checkpointing()
+
+    def load_module(self, module: torch.nn.Module, directory: Path, what: str, file: str = WEIGHTS_FILE) -> None:
+        """Copy ``directory/file`` (safetensors, as `save_trainable` wrote it) into ``module``: a missing file or
+        weights of another architecture (names or shapes) is one sentence, never a traceback."""
+        load_module(module, Path(directory) / file, what, self.name)
 
     def describe(self) -> dict[str, Any]:
         """Facts for run metadata and `bench plan`: parameter counts and the resolved config."""

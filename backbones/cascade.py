@@ -15,7 +15,6 @@ computed once per sample rather than per sampling step.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
+from backbones.base import DTYPES, Backbone, BackboneConfig, Batch
 from backbones.cascade_control import CascadeControlNet
 from backbones.cascade_parts import MAX_TOKENS, full_parts, tiny_parts
 from backbones.cascade_schedule import (
@@ -40,10 +39,10 @@ from backbones.cascade_schedule import (
 )
 from backbones.cascade_unet import default_control_blocks, resblock_channels
 from backbones.efficientnet_encoder import ARCHITECTURES
+from backbones.embedding_cache import EmbeddingCache
 from backbones.prediction import per_sample_loss
 from bench.core.errors import UserError
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 FLOAT16_REFUSED = (
     "Stable Cascade's stage C overflows in float16, so the cascade backbone runs in bfloat16 or float32 only: "
     "use model.weight_dtype=bfloat16 and optim.mixed_precision=bf16 (or float32 / no)"
@@ -51,8 +50,6 @@ FLOAT16_REFUSED = (
 #: subfolder of ``control/`` holding stage C when it trains (tiny), and the adaptive loss weight's state
 STAGE_C_DIR = "stage_c"
 LOSS_WEIGHT_FILE = "loss_weight.safetensors"
-#: captions whose text embeddings are kept (least recently used evicted first)
-TEXT_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -73,11 +70,11 @@ class CascadeConfig(BackboneConfig):
     encoder_arch: str = "efficientnet_v2_s"
     #: weight-file variant of stages C and B ("" = the float32 files, "bf16" = the smaller bfloat16 ones)
     variant: str = ""
-    #: dtype of the frozen parts: float32 or bfloat16 (float16 is refused)
-    weight_dtype: str = "float32"
-    gradient_checkpointing: bool = False
     #: probability of training on the empty caption (Stability's stage C scripts: 5 %)
     caption_dropout: float = 0.05
+    #: stage C's latent side (cells); 0: ``ceil(resolution / 42.67)`` as Stable Cascade's prior pipeline sizes it
+    #: (12 at 512 px, the benchmark's default); 24 is what stage C was trained on (a 1024 px image)
+    latent_side: int = 0
     #: keep text embeddings of seen captions (the text encoder is frozen; embeddings never change)
     cache_text_embeddings: bool = True
     #: "p2" (1 / (1 + SNR), Stability's ControlNet training), "adaptive" (gdf's AdaptiveLossWeight) or "none"
@@ -92,38 +89,27 @@ class CascadeConfig(BackboneConfig):
     cfg_rho: float = 0.7
     #: stage B sampling steps when decoding samples (diffusers' default for Stable Cascade's decoder)
     decoder_steps: int = 10
-    #: tiny preset: stage C width and text width; seed of the frozen tiny parts' initialisation
+    #: tiny preset: stage C width and text width
     tiny_width: int = 64
     tiny_text_width: int = 32
-    init_seed: int = 0
+
+    #: float16 is refused (`FLOAT16_REFUSED`)
+    weight_dtypes = ("float32", "bfloat16")
 
     def __post_init__(self) -> None:
         if self.weight_dtype == "float16":
             raise ValueError(FLOAT16_REFUSED)
-        if self.weight_dtype not in DTYPES:
-            raise ValueError(f"model.weight_dtype must be one of {', '.join(DTYPES)}, got {self.weight_dtype!r}")
+        super().__post_init__()
         if self.loss_weight not in LOSS_WEIGHTS:
             raise ValueError(f"model.loss_weight must be one of {', '.join(LOSS_WEIGHTS)}, got {self.loss_weight!r}")
         if self.encoder_arch not in ARCHITECTURES:
             raise ValueError(f"model.encoder_arch must be one of {', '.join(ARCHITECTURES)}, got {self.encoder_arch!r}")
         if self.hint_encoder_init not in ("encoder", "random"):
             raise ValueError(f"model.hint_encoder_init must be encoder or random, got {self.hint_encoder_init!r}")
-        if not 0.0 <= self.caption_dropout <= 1.0:
-            raise ValueError(f"model.caption_dropout must be in [0, 1], got {self.caption_dropout}")
+        if self.latent_side < 0:
+            raise ValueError(f"model.latent_side must be >= 0 (0: from the resolution), got {self.latent_side}")
         if self.sampling_shift <= 0 or not 0.0 <= self.cfg_rho <= 1.0 or self.decoder_steps < 1:
             raise ValueError("model.sampling_shift must be > 0, model.cfg_rho in [0, 1] and model.decoder_steps >= 1")
-
-
-def _cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
-    """``module.to(dtype)`` without diffusers' notice about modules kept in float32 (stage C has none)."""
-    from diffusers.utils import logging as diffusers_logging
-
-    previous = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    try:
-        module.to(dtype=dtype)
-    finally:
-        diffusers_logging.set_verbosity(previous)
 
 
 def _refuse_float16(device: torch.device) -> None:
@@ -144,19 +130,19 @@ class StableCascadeControl(Backbone):
 
     def __init__(self, config: CascadeConfig, resolution: int) -> None:
         super().__init__(config, resolution)
-        dtype = DTYPES[config.weight_dtype]
+        if config.preset == "tiny" and config.latent_side:
+            raise UserError("model.latent_side sizes the full preset's EfficientNet latent; the tiny codec's is fixed")
         if config.preset == "tiny":
             parts = tiny_parts(config.tiny_width, config.tiny_text_width, config.init_seed, config.load_weights)
         else:
-            parts = full_parts(config, dtype)
+            parts = full_parts(config, DTYPES[config.weight_dtype])
         self.stage_c, self.text_encoder, self.tokenizer = parts.stage_c, parts.text_encoder, parts.tokenizer
         self.codec = parts.codec
         blocks = self._control_blocks()
         widths = resblock_channels(self.stage_c.config)
         pretrained_hint = parts.hint_init is not None and config.hint_encoder_init == "encoder"
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.init_seed + 1)
-            self.control = CascadeControlNet(
+        self.control = self.build_control(
+            lambda: CascadeControlNet(
                 block_channels=[widths[i] for i in blocks],
                 control_blocks=blocks,
                 stages=parts.hint_stages,
@@ -164,23 +150,15 @@ class StableCascadeControl(Backbone):
                 frozen_norm=pretrained_hint,
                 hint_channels=config.control_hint_channels,
             )
-            if not config.zero_init_control:
-                revive_zero_layers(self.control)
+        )
         if pretrained_hint:
             self.control.init_from_encoder(parts.hint_init)
         self.loss_weighting = AdaptiveLossWeight() if config.loss_weight == "adaptive" else None
-        frozen = [self.text_encoder, self.codec] + ([] if config.train_base else [self.stage_c])
-        for module in frozen:
-            module.requires_grad_(False)
-            _cast_quietly(module, dtype)
-        if config.train_base:  # trained weights stay float32 (autocast computes in bfloat16 where asked)
-            _cast_quietly(self.stage_c, torch.float32)
-        self.stage_c.requires_grad_(config.train_base)
-        self.control.requires_grad_(True)
-        if config.gradient_checkpointing:
-            self.stage_c.enable_gradient_checkpointing()
-            self.control.enable_gradient_checkpointing()
-        self._text_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        # the codec stays float32: Stability encodes stage C's targets (EfficientNet latents) in float32
+        self.configure_weights(self.stage_c, self.control, frozen=(self.text_encoder,), kept_float32=(self.codec,))
+        # one caption per encoder call: an embedding then never depends on the captions that shared its batch
+        # (float rounding does), so a resumed run matches an uninterrupted one exactly
+        self._text_cache = EmbeddingCache(None, "cascade-text", batch_size=1) if config.cache_text_embeddings else None
 
     def _control_blocks(self) -> list[int]:
         count = len(resblock_channels(self.stage_c.config))
@@ -213,26 +191,17 @@ class StableCascadeControl(Backbone):
 
     def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """CLIP's last hidden states ``B x 77 x D`` and pooled projection ``B x 1 x D``, as stage C reads them."""
-        if not self.config.cache_text_embeddings or self.text_encoder.device.type == "meta":
+        if self._text_cache is None or self.text_encoder.device.type == "meta":
             return self._encode_uncached(captions)
-        missing = list(dict.fromkeys(c for c in captions if c not in self._text_cache))
-        if missing:
-            seq, pooled = self._encode_uncached(missing)
-            for caption, s, p in zip(missing, seq, pooled, strict=True):
-                self._text_cache[caption] = (s, p)
-        for caption in dict.fromkeys(captions):  # least recently used first out
-            self._text_cache.move_to_end(caption)
-        seq = torch.stack([self._text_cache[c][0] for c in captions])
-        pooled = torch.stack([self._text_cache[c][1] for c in captions])
-        while len(self._text_cache) > TEXT_CACHE_SIZE:
-            self._text_cache.popitem(last=False)
-        return seq, pooled
+        seq_width, pooled_width = self.text_encoder.config.hidden_size, self.text_encoder.config.projection_dim
 
-    def _drop_captions(self, captions: list[str]) -> list[str]:
-        if self.config.caption_dropout <= 0:
-            return captions
-        keep = torch.rand(len(captions)) >= self.config.caption_dropout
-        return [c if k else "" for c, k in zip(captions, keep.tolist(), strict=True)]
+        def flat(missing: list[str]) -> torch.Tensor:  # one cache entry per caption: sequence and pooled, flattened
+            seq, pooled = self._encode_uncached(missing)
+            return torch.cat([seq.flatten(1), pooled.flatten(1)], dim=1)
+
+        both = self._text_cache.get(captions, flat)
+        seq_size = both.shape[1] - pooled_width
+        return both[:, :seq_size].view(len(captions), -1, seq_width), both[:, seq_size:].view(-1, 1, pooled_width)
 
     def control_features(self, hint: torch.Tensor, latent_side: int) -> list[torch.Tensor | None]:
         """The control module's output for hints in [0, 1], resized so its features match the latent's size."""
@@ -274,7 +243,7 @@ class StableCascadeControl(Backbone):
         a, b = (s.view(-1, 1, 1, 1) for s in scalers(snr))
         noise = torch.randn_like(latents)
         noised = a * latents + b * noise
-        text = self.encode_text(self._drop_captions(batch.captions))
+        text = self.encode_text(self.drop_captions(batch.captions))
         control = self.control_features(batch.hint, latents.shape[-1])
         pred = self.predict(noised, noise_cond(snr), text, control)
         config = self.config
@@ -349,24 +318,8 @@ class StableCascadeControl(Backbone):
 
     def load_trainable(self, directory: Path) -> None:
         directory = Path(directory)
-        _load_into(self.control, directory / "diffusion_pytorch_model.safetensors", "control module")
+        self.load_module(self.control, directory, "control module")
         if self.config.train_base:
-            _load_into(self.stage_c, directory / STAGE_C_DIR / "diffusion_pytorch_model.safetensors", "stage C")
+            self.load_module(self.stage_c, directory / STAGE_C_DIR, "stage C")
         if self.loss_weighting is not None:
-            _load_into(self.loss_weighting, directory / LOSS_WEIGHT_FILE, "adaptive loss weight")
-
-
-def _load_into(module: torch.nn.Module, path: Path, what: str) -> None:
-    """Copy safetensors weights into ``module``; a missing file or mismatched tensors is one sentence."""
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise UserError(f"no {what} weights at {path} (was the checkpoint written by the cascade backbone?)")
-    tensors = list(module.parameters()) + list(module.buffers())
-    state = load_file(str(path), device=str(tensors[0].device) if tensors else "cpu")
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise UserError(
-            f"the {what} at {path.parent} does not match this run's model ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected tensors): was it trained with another preset or settings?"
-        )
+            self.load_module(self.loss_weighting, directory, "adaptive loss weight", file=LOSS_WEIGHT_FILE)

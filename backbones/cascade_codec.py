@@ -1,10 +1,11 @@
 """What stands around stage C: pixels -> its 16-channel latent (the target) and latent -> pixels (for samples).
 
-- `EffnetStageBA` (full): Stability's EfficientNetV2-S encoder makes the latent (the image resized so the latent is
-  ``ceil(side / 42.67)`` wide, the size Stable Cascade's prior pipeline generates for that output: 12 x 12 from a
-  384 px encoder input for 512 px); stage B (lite by default) and stage A decode through diffusers'
-  `StableCascadeDecoderPipeline`. The decoder is not a submodule: it does not train, is not counted by `bench plan`,
-  and lives on the CPU between sampling calls so training keeps the GPU memory.
+- `EffnetStageBA` (full): Stability's EfficientNetV2-S encoder makes the latent, in float32 as Stability encodes
+  it (the image resized so the latent is ``ceil(side / 42.67)`` wide, the size Stable Cascade's prior pipeline
+  generates for that output: 12 x 12 from a 384 px encoder input for 512 px; or ``model.latent_side``); stage B
+  (lite by default) and stage A decode through diffusers' `StableCascadeDecoderPipeline`. The decoder is not a
+  submodule: it does not train, is not counted by `bench plan`, and lives on the CPU between sampling calls so
+  training keeps the GPU memory.
 - `TinyCodec` (tiny): the project's small `AutoencoderKL` (``backbones.tiny_codec``, 16 x 4 x 4 for 64 px) plays
   both parts, deterministic like the EfficientNet encoder (posterior mean, scaled to unit variance).
 
@@ -33,26 +34,37 @@ class FrozenCodec(nn.Module):
         return super().train(False)
 
 
+def exact(pixels: torch.Tensor) -> torch.autocast:
+    """Autocast off for ``pixels``' device: a target latent is encoded in the codec's own float32."""
+    return torch.autocast(pixels.device.type if pixels.device.type in ("cuda", "cpu") else "cpu", enabled=False)
+
+
 class EffnetStageBA(FrozenCodec):
     """EfficientNet encoder (frozen) for latents; stage B + stage A (loaded lazily off the module tree) for pixels."""
 
-    def __init__(self, encoder: nn.Module, decoder_loader: Any = None, decoder_steps: int = 10) -> None:
+    def __init__(
+        self, encoder: nn.Module, decoder_loader: Any = None, decoder_steps: int = 10, latent_side: int = 0
+    ) -> None:
         super().__init__()
         self.encoder = encoder
+        #: stage C's latent side; 0: from the image side (`RESOLUTION_MULTIPLE`)
+        self.fixed_side = latent_side
         #: a callable returning a `StableCascadeDecoderPipeline`, or None when the run only plans or trains
         self._decoder_loader = decoder_loader
         self._decoder: list[Any] = []  # a list keeps the pipeline out of the module tree (no .to(), no parameters)
         self.decoder_steps = decoder_steps
 
     def latent_side(self, resolution: int) -> int:
-        return math.ceil(resolution / RESOLUTION_MULTIPLE)
+        return self.fixed_side or math.ceil(resolution / RESOLUTION_MULTIPLE)
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         side = self.latent_side(pixels.shape[-1]) * self.encoder.stride
+        pixels = pixels.float()
         if pixels.shape[-1] != side:
-            pixels = F.interpolate(pixels.float(), size=(side, side), mode="bilinear", antialias=True)
-        return self.encoder.encode(pixels).float()
+            pixels = F.interpolate(pixels, size=(side, side), mode="bilinear", antialias=True)
+        with exact(pixels):
+            return self.encoder.encode(pixels).float()
 
     def load_decoder(self) -> Any:
         """The stage B + A pipeline (loaded on first use, kept on the CPU)."""
@@ -97,7 +109,8 @@ class TinyCodec(FrozenCodec):
 
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        latents = self.vae.encode(pixels.to(self.vae.dtype)).latent_dist.mode()
+        with exact(pixels):
+            latents = self.vae.encode(pixels.to(self.vae.dtype)).latent_dist.mode()
         return latents.float() * self.vae.config.scaling_factor
 
     @torch.no_grad()

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
+from backbones.base import DTYPES, Backbone, BackboneConfig, Batch
 from backbones.if_control import IFControlNet
 from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
@@ -40,7 +40,6 @@ from backbones.prediction import discrete_scalers, epsilon_from, per_sample_loss
 from backbones.timesteps import discrete_timesteps
 from bench.core.errors import UserError
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 #: stage I's native resolution, pixels
 STAGE_I_SIZE = 64
 #: the base UNet of a run that trains it (tiny) is saved beside the control module, in this subfolder
@@ -59,11 +58,6 @@ class IFConfig(BackboneConfig):
     upscaler: str = "DeepFloyd/IF-II-M-v1.0"
     #: weight file variant to load ("fp16" halves the download; "" loads the default fp32 files)
     variant: str = "fp16"
-    #: dtype of frozen parts (the UNet unless it trains, stage II, T5): float32, bfloat16, float16
-    weight_dtype: str = "float32"
-    gradient_checkpointing: bool = False
-    #: probability of training on the empty caption (enables classifier-free guidance)
-    caption_dropout: float = 0.1
     #: directory of the shared text-embedding cache; empty: $STROKEBENCH_CACHE/text-embeddings
     text_cache_dir: str = ""
     #: weight of the learned-variance (variational bound) term; 0 trains epsilon only
@@ -81,18 +75,14 @@ class IFConfig(BackboneConfig):
     upscaler_guidance: float = 4.0
     upscaler_noise_level: int = 250
     upscaler_hint: bool = False
-    #: tiny preset: UNet base width, T5 width; seed of the frozen tiny parts' initialisation
+    #: tiny preset: UNet base width, T5 width
     tiny_width: int = 10
     tiny_text_width: int = 32
-    init_seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.weight_dtype not in DTYPES:
-            raise ValueError(f"model.weight_dtype must be one of {', '.join(DTYPES)}, got {self.weight_dtype!r}")
+        super().__post_init__()
         if self.sample_variance not in ("learned", "fixed_small"):
             raise ValueError(f"model.sample_variance must be learned or fixed_small, got {self.sample_variance!r}")
-        if not 0.0 <= self.caption_dropout <= 1.0:
-            raise ValueError(f"model.caption_dropout must be in [0, 1], got {self.caption_dropout}")
         if not 0 <= self.upscaler_noise_level < 1000:
             raise ValueError(f"model.upscaler_noise_level must be in [0, 1000), got {self.upscaler_noise_level}")
 
@@ -146,24 +136,16 @@ class DeepFloydIF(Backbone):
                 f"model.hint_embedding_channels needs {stages + 1} entries to bring a {self.hint_size} px hint to "
                 f"64 px, got {len(config.hint_embedding_channels)}"
             )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.init_seed + 1)
-            self.control = IFControlNet.from_unet(
+        self.control = self.build_control(
+            lambda: IFControlNet.from_unet(
                 self.unet,
                 hint_size=self.hint_size,
                 hint_embedding_channels=widths,
                 zero_hint_output=config.zero_hint_output,
                 hint_channels=config.control_hint_channels,
             )
-            if not config.zero_init_control:
-                revive_zero_layers(self.control)
-        self.unet.requires_grad_(config.train_base)
-        if not config.train_base:
-            _cast_quietly(self.unet, dtype)
-        self.control.requires_grad_(True)
-        if config.gradient_checkpointing:
-            self.control.enable_gradient_checkpointing()
-            self.unet.enable_gradient_checkpointing()
+        )
+        self.configure_weights(self.unet, self.control)
         self.upscaler = None
         if config.preset != "tiny" and config.upscaler:
             self.upscaler = Upscaler(
@@ -185,14 +167,9 @@ class DeepFloydIF(Backbone):
         return self.embedder.embed(list(captions)).to(device)
 
     def prepare_captions(self, captions: Iterable[str]) -> int:
-        """Fill the embedding cache for ``captions`` before training, so T5 is never loaded during it."""
-        return 0 if self.embedder is None else self.embedder.precompute(captions)
-
-    def _drop_captions(self, captions: list[str]) -> list[str]:
-        if self.config.caption_dropout <= 0:
-            return captions
-        keep = torch.rand(len(captions)) >= self.config.caption_dropout
-        return [c if k else "" for c, k in zip(captions, keep.tolist(), strict=True)]
+        """Fill the embedding cache for ``captions`` (and the empty caption of guidance) before a loop, in batches
+        on the accelerator, then free T5: the loop never loads it unless a caption first appears later."""
+        return 0 if self.embedder is None else self.embedder.precompute(["", *captions])
 
     def predict(
         self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, hint: torch.Tensor, scale: float = 1.0
@@ -223,7 +200,7 @@ class DeepFloydIF(Backbone):
         steps = self.noise_scheduler.config.num_train_timesteps
         t = discrete_timesteps(self.config.timestep_sampling, x0.shape[0], steps, x0.device)
         xt = self.noise_scheduler.add_noise(x0, noise, t)
-        out = self.predict(xt, t, self.encode_text(self._drop_captions(batch.captions)), hint)
+        out = self.predict(xt, t, self.encode_text(self.drop_captions(batch.captions)), hint)
         channels, kind = x0.shape[1], self.config.prediction
         a, b = discrete_scalers(self.noise_scheduler.alphas_cumprod, t)
         mse = per_sample_loss(out[:, :channels], x0, noise, a, b, kind, self.config.high_noise_weight).mean()
@@ -283,37 +260,6 @@ class DeepFloydIF(Backbone):
             self.unet.save_pretrained(directory / BASE_UNET_DIR, safe_serialization=True)
 
     def load_trainable(self, directory: Path) -> None:
-        _load_into(self.control, "IFControlNet", Path(directory))
+        self.load_module(self.control, directory, "control module")
         if self.config.train_base:
-            _load_into(self.unet, "UNet2DConditionModel", Path(directory) / BASE_UNET_DIR)
-
-
-def _cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
-    """``module.to(dtype)`` without diffusers' notice about modules kept in fp32 (IF's UNet has none)."""
-    from diffusers.utils import logging as diffusers_logging
-
-    previous = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    try:
-        module.to(dtype=dtype)
-    finally:
-        diffusers_logging.set_verbosity(previous)
-
-
-def _load_into(module: torch.nn.Module, kind: str, directory: Path) -> None:
-    """Copy weights saved by ``save_pretrained`` into ``module`` (safetensors only; names and shapes must match)."""
-    from safetensors.torch import load_file
-
-    path = directory / "diffusion_pytorch_model.safetensors"
-    if not path.exists():
-        raise UserError(f"no {kind} weights at {path} (was the checkpoint written by the 'if' backbone?)")
-    state = load_file(str(path), device=str(next(module.parameters()).device))
-    try:
-        missing, unexpected = module.load_state_dict(state, strict=False)
-    except RuntimeError:
-        missing, unexpected = ["(shapes differ)"], []
-    if missing or unexpected:
-        raise UserError(
-            f"the {kind} at {directory} does not match this run's model ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected weights): was it trained with another preset or resolution?"
-        )
+            self.load_module(self.unet, Path(directory) / BASE_UNET_DIR, "base UNet")

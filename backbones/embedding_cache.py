@@ -1,15 +1,17 @@
-"""A content-addressed on-disk cache of text embeddings, shared between runs and processes.
+"""A content-addressed cache of text embeddings: in memory, and on disk where it is shared between runs.
 
 Why: a frozen text encoder maps a caption to the same tensor every time, so an embedding is computed once and
 then read back. For DeepFloyd IF this is what makes training affordable at all: T5-XXL (4.7B parameters) never
 has to sit next to the UNet; the embeddings are computed beforehand (or on a miss) and training reads them from
-here. The `sd` backbone can use the same class with its CLIP encoder.
+here. The `sd` and `cascade` backbones keep their CLIP embeddings in the same class without a directory (memory
+only: their encoders are small enough to stay loaded, so an embedding is not worth a file).
 
 Layout: ``<directory>/<key[:2]>/<key>.safetensors`` with ``key = sha256(encoder_id + "\\n" + caption)``. The
 ``encoder_id`` names everything that changes the output (weights, dtype, tokenizer length), so two encoders never
 share entries and a directory can be shared by every run on a machine. Each file holds one tensor
 (``embedding``) plus the encoder id and caption as metadata (checked on read, so a hash collision or a file
-written by something else is a miss, never a wrong embedding). Files are written atomically (temp + rename):
+written by something else is a miss, never a wrong embedding). Files are written atomically (temp + rename, no
+fsync: an entry lost to a power cut reads as a miss):
 concurrent writers of the same key write identical bytes, readers never see half a file. Weights are read only
 with safetensors.
 """
@@ -36,17 +38,19 @@ TENSOR = "embedding"
 class EmbeddingCache:
     """Text embeddings by (encoder id, caption), on disk and in a bounded in-memory layer.
 
-    ``get(captions, encode_fn)`` returns ``len(captions) x ...`` stacked on the CPU; ``encode_fn(list[str])``
-    is called only for captions found neither in memory nor on disk, at most ``batch_size`` at a time.
-    Counters (``encoder_calls``, ``encoded``, ``disk_hits``, ``memory_hits``) say what it did, for tests and logs.
+    ``get(captions, encode_fn)`` returns ``len(captions) x ...`` stacked (on the CPU with a directory, on
+    ``device`` where given); ``encode_fn(list[str])`` is called only for captions found neither in memory nor on
+    disk, at most ``batch_size`` at a time. Without a directory (None) nothing is read or written and entries stay
+    on the device they were encoded on. Counters (``encoder_calls``, ``encoded``, ``disk_hits``, ``memory_hits``)
+    say what it did, for tests and logs.
     """
 
     def __init__(
-        self, directory: Path | str, encoder_id: str, *, memory_bytes: int = 2**30, batch_size: int = 64
+        self, directory: Path | str | None, encoder_id: str, *, memory_bytes: int = 2**30, batch_size: int = 64
     ) -> None:
         if not encoder_id:
             raise ValueError("an embedding cache needs a non-empty encoder_id")
-        self.directory = Path(directory).expanduser()
+        self.directory = Path(directory).expanduser() if directory is not None else None
         self.encoder_id = encoder_id
         self.memory_bytes = memory_bytes
         self.batch_size = max(1, batch_size)
@@ -63,11 +67,18 @@ class EmbeddingCache:
 
     def path(self, caption: str) -> Path:
         """Where the embedding of ``caption`` lives on disk."""
+        if self.directory is None:
+            raise ValueError("a memory-only embedding cache has no files")
         key = self.key(caption)
         return self.directory / key[:2] / f"{key}.safetensors"
 
-    def get(self, captions: Sequence[str], encode_fn: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
-        """The embeddings of ``captions`` (``B x ...``, CPU), encoding and storing only the ones not cached."""
+    def get(
+        self,
+        captions: Sequence[str],
+        encode_fn: Callable[[list[str]], torch.Tensor],
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """The embeddings of ``captions`` (``B x ...``), encoding and storing only the ones not cached."""
         found: dict[str, torch.Tensor] = {}
         missing: list[str] = []
         for caption in dict.fromkeys(captions):
@@ -85,15 +96,23 @@ class EmbeddingCache:
             self.encoder_calls += 1
             self.encoded += len(chunk)
             for caption, tensor in zip(chunk, tensors, strict=True):
-                tensor = tensor.detach().to("cpu").contiguous()
-                self._write(caption, tensor)
+                tensor = tensor.detach()
+                if self.directory is not None:
+                    tensor = tensor.to("cpu").contiguous()
+                    self._write(caption, tensor)
                 self._remember(caption, tensor)
                 found[caption] = tensor
-        return torch.stack([found[c] for c in captions])
+        stacked = torch.stack([found[c] for c in captions])
+        return stacked if device is None else stacked.to(device)
 
     def contains(self, caption: str) -> bool:
         """Whether ``caption`` is cached (in memory or a readable file on disk)."""
         return caption in self._memory or self._from_disk(caption, count=False) is not None
+
+    def clear(self) -> None:
+        """Forget the in-memory layer (files on disk stay)."""
+        self._memory.clear()
+        self._memory_used = 0
 
     # -- internals -----------------------------------------------------------------------------------------
     def _from_memory(self, caption: str) -> torch.Tensor | None:
@@ -104,6 +123,8 @@ class EmbeddingCache:
         return tensor
 
     def _from_disk(self, caption: str, count: bool = True) -> torch.Tensor | None:
+        if self.directory is None:
+            return None
         path = self.path(caption)
         try:
             data = path.read_bytes()
@@ -124,7 +145,7 @@ class EmbeddingCache:
 
     def _write(self, caption: str, tensor: torch.Tensor) -> None:
         data = save({TENSOR: tensor}, metadata={"encoder_id": self.encoder_id, "caption": caption})
-        write_bytes(self.path(caption), data)
+        write_bytes(self.path(caption), data, durable=False)  # an entry can be recomputed: no fsync per caption
 
     def _remember(self, caption: str, tensor: torch.Tensor) -> None:
         size = tensor.numel() * tensor.element_size()

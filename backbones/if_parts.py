@@ -6,9 +6,9 @@ only where the parts come from differs.
 - ``full``: stage I's UNet and DDPM schedule from ``DeepFloyd/IF-I-M-v1.0`` (L, XL: another ``pretrained``),
   loaded through `backbones.hub` with ``gated=True``: the repositories need their license accepted, and a
   missing or refused download says so in one sentence. T5-XXL comes from the same repository's
-  ``text_encoder`` / ``tokenizer`` and is built only when a caption misses the embedding cache. For `bench plan`
-  (``load_weights=False``) the UNet is built from its architecture config (the cached one, else the copy shipped
-  in ``backbones/configs/if_i_*_unet.json``) and nothing is read or downloaded.
+  ``text_encoder`` / ``tokenizer`` and is built only when a caption misses the embedding cache, at most once. For
+  `bench plan` (``load_weights=False``) the UNet is built from its architecture config (the cached one, else the
+  copy shipped in ``backbones/configs/if_i_*_unet.json``) and nothing is read or downloaded.
 - ``tiny``: IF-I's UNet layout at width 10 on 64 px pixels (`tiny_unet_config` says what is kept and what is
   scaled down), and a 2-layer `T5EncoderModel` on the offline tiny tokenizer, both seeded so every process
   builds identical weights.
@@ -81,7 +81,6 @@ def full_parts(
         width=T5_XXL_WIDTH,
         build=lambda: _load_t5(text_source, weight_dtype, variant),
         cache_dir=cache_dir,
-        keep_loaded=False,
         device="cuda" if torch.cuda.is_available() else "cpu",
     )
     return IFParts(unet, scheduler, embedder, int(unet.config.encoder_hid_dim or T5_XXL_WIDTH))
@@ -175,6 +174,5 @@ def tiny_parts(width: int, text_width: int, seed: int, load_weights: bool, cache
                 width=text_width,
                 build=lambda: (tokenizer, t5),
                 cache_dir=cache_dir,
-                keep_loaded=True,
             )
     return IFParts(unet, DDPMScheduler.from_config(shipped("if_scheduler.json")), embedder, text_width)

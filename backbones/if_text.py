@@ -1,10 +1,11 @@
 """Caption -> T5 hidden states for DeepFloyd IF, through the on-disk embedding cache; T5 is loaded only on a miss.
 
-Why: IF conditions on T5-v1.1-XXL (4.7B parameters, ~9.5 GB in bf16). Holding it during training would take
-the memory the UNet needs, so `T5Embedder` keeps no encoder at all while every caption it is asked for is in the
-`EmbeddingCache`; on a miss it builds the encoder, encodes the missing captions, writes them to the cache and
-(with ``keep_loaded=False``) frees the encoder again. `precompute` fills the cache for a whole caption list up
-front, so a run never misses. The tiny preset's T5 is a few thousand parameters and simply stays loaded.
+Why: IF conditions on T5-v1.1-XXL (4.7B parameters, ~9.5 GB in bf16). Holding it on the accelerator during
+training would take the memory the UNet needs, so `T5Embedder` builds no encoder while every caption it is asked
+for is in the `EmbeddingCache`. `precompute` (what `DeepFloydIF.prepare_captions` calls before a loop) encodes a
+whole caption list in batches on the accelerator and then moves the encoder to the CPU, freeing the accelerator;
+a caption first seen later (a streaming source) is encoded there, by the same encoder. The encoder is built at
+most once per embedder, never per batch.
 
 Text is prepared as diffusers' `IFPipeline` does without caption cleaning: lower-cased and stripped, padded to 77
 tokens, encoded with the attention mask; all 77 hidden states are kept (the UNet attends to all of them).
@@ -57,7 +58,7 @@ class T5Embedder:
     """T5 hidden states ``B x 77 x width`` for captions, from the cache or, on a miss, from a freshly built encoder.
 
     ``build()`` returns ``(tokenizer, model)``; ``encoder_id`` must change whenever the output would (weights,
-    dtype, length).
+    dtype, length). ``device`` is where `precompute` encodes (the accelerator); `embed` encodes on the CPU.
     """
 
     def __init__(
@@ -67,61 +68,62 @@ class T5Embedder:
         build: Callable[[], tuple[Any, Any]],
         cache_dir: Path | str,
         *,
-        keep_loaded: bool,
         device: torch.device | str = "cpu",
     ) -> None:
         self.encoder_id = encoder_id
         self.width = width
         self.cache = EmbeddingCache(cache_dir, encoder_id)
-        self.keep_loaded = keep_loaded
         self.device = torch.device(device)
         self._build = build
         self._loaded: tuple[Any, Any] | None = None
-        #: how often the encoder was built (a run with a warm cache builds it never)
+        #: how often the encoder was built: at most once; never with a warm cache
         self.loads = 0
 
     @property
     def loaded(self) -> bool:
         return self._loaded is not None
 
+    @property
+    def encoder_device(self) -> torch.device | None:
+        """Where the built encoder sits (None: not built)."""
+        return None if self._loaded is None else next(self._loaded[1].parameters()).device
+
     def embed(self, captions: list[str]) -> torch.Tensor:
         """Hidden states of ``captions`` (``B x 77 x width``, on the CPU, in the encoder's dtype)."""
         prepared = [prepare_caption(c) for c in captions]
         with uncounted():
-            try:
-                return self.cache.get(prepared, self._encode)
-            finally:
-                if not self.keep_loaded:
-                    self.release()
+            return self.cache.get(prepared, lambda missing: self._encode(missing, torch.device("cpu")))
 
     def precompute(self, captions: Iterable[str]) -> int:
-        """Encode every caption not yet cached (so training never loads the encoder); returns how many were new."""
+        """Encode every caption not yet cached, in batches on ``device``, then move the encoder to the CPU (its
+        accelerator memory freed); returns how many captions were new."""
         before = self.cache.encoded
         unique = list(dict.fromkeys(prepare_caption(c) for c in captions))
         with uncounted():
             try:
                 for start in range(0, len(unique), 1024):
-                    self.cache.get(unique[start : start + 1024], self._encode)
+                    self.cache.get(unique[start : start + 1024], lambda missing: self._encode(missing, self.device))
             finally:
-                if not self.keep_loaded:
-                    self.release()
+                self._park()
         return self.cache.encoded - before
 
-    def release(self) -> None:
-        """Drop the encoder (and its accelerator memory)."""
-        if self._loaded is None:
+    def _park(self) -> None:
+        """The encoder to the CPU, where later misses are encoded; the accelerator's memory freed."""
+        if self._loaded is None or self.encoder_device == torch.device("cpu"):
             return
-        self._loaded = None
+        self._loaded[1].to("cpu")
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _encode(self, captions: list[str]) -> torch.Tensor:
+    def _encode(self, captions: list[str], device: torch.device) -> torch.Tensor:
         if self._loaded is None:
             tokenizer, model = self._build()
-            self._loaded = (tokenizer, model.to(self.device).eval().requires_grad_(False))
+            self._loaded = (tokenizer, model.eval().requires_grad_(False))
             self.loads += 1
         tokenizer, model = self._loaded
+        if self.encoder_device != device:
+            model.to(device)
         tokens = tokenizer(
             captions,
             padding="max_length",
@@ -131,9 +133,8 @@ class T5Embedder:
             return_tensors="pt",
         )
         with torch.no_grad():
-            states = model(
-                tokens.input_ids.to(self.device), attention_mask=tokens.attention_mask.to(self.device)
-            ).last_hidden_state
+            ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
+            states = model(ids, attention_mask=mask).last_hidden_state
         return states.cpu()
 
 

@@ -13,7 +13,6 @@ frozen, so an embedding is a pure function of its caption), and 8-bit Adam (``op
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,14 @@ from typing import Any
 
 import torch
 
-from backbones.base import Backbone, BackboneConfig, Batch, revive_zero_layers
+from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.embedding_cache import EmbeddingCache
 from backbones.prediction import discrete_scalers, per_sample_loss
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
 from backbones.text_encoders import tokenize
 from backbones.timesteps import discrete_timesteps
 from bench.core.errors import UserError
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SAMPLERS = ("ddim", "unipc", "dpm")
 #: the base UNet of a tiny run is saved beside the ControlNet, in this subfolder of ``control/``
 BASE_UNET_DIR = "base_unet"
@@ -40,13 +39,8 @@ class SDConfig(BackboneConfig):
 
     #: SD 1.5 weights for ``full``: a hub id or a local folder in diffusers layout
     pretrained: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-    #: dtype of the frozen parts (VAE, text encoder, and the UNet unless it trains): float32, bfloat16, float16
-    weight_dtype: str = "float32"
-    gradient_checkpointing: bool = False
     #: "sdpa" (torch's fused scaled-dot-product attention) or "eager" (the reference attention)
     attention: str = "sdpa"
-    #: probability of training on the empty caption (enables classifier-free guidance)
-    caption_dropout: float = 0.1
     #: keep text embeddings of seen captions (the text encoder is frozen; embeddings never change)
     cache_text_embeddings: bool = True
     #: hint encoder widths; one stride-2 stage per entry after the first must reach the latent size
@@ -60,32 +54,16 @@ class SDConfig(BackboneConfig):
     #: from that trace rather than from the hint, and samples (which start from pure noise) then take their colors
     #: from the noise. A pretrained SD 1.5 (full) was trained without it; only a base trained from scratch can.
     zero_terminal_snr: bool = False
-    #: tiny preset: UNet base width and text width; seed of the frozen tiny parts' initialisation
+    #: tiny preset: UNet base width and text width
     tiny_width: int = 32
     tiny_text_width: int = 32
-    init_seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.weight_dtype not in DTYPES:
-            raise ValueError(f"model.weight_dtype must be one of {', '.join(DTYPES)}, got {self.weight_dtype!r}")
+        super().__post_init__()
         if self.sampler not in SAMPLERS:
             raise ValueError(f"model.sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         if self.attention not in ("sdpa", "eager"):
             raise ValueError(f"model.attention must be sdpa or eager, got {self.attention!r}")
-        if not 0.0 <= self.caption_dropout <= 1.0:
-            raise ValueError(f"model.caption_dropout must be in [0, 1], got {self.caption_dropout}")
-
-
-def _cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
-    """``module.to(dtype)`` without diffusers' notice about modules kept in fp32 (SD 1.5 has none)."""
-    from diffusers.utils import logging as diffusers_logging
-
-    previous = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()
-    try:
-        module.to(dtype=dtype)
-    finally:
-        diffusers_logging.set_verbosity(previous)
 
 
 class SDControlNet(Backbone):
@@ -117,26 +95,18 @@ class SDControlNet(Backbone):
             self.noise_scheduler = type(self.noise_scheduler).from_config(
                 self.noise_scheduler.config, prediction_type="v_prediction", **extra
             )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.init_seed + 1)
-            self.controlnet = ControlNetModel.from_unet(
+        self.controlnet = self.build_control(
+            lambda: ControlNetModel.from_unet(
                 self.unet,
                 conditioning_channels=config.control_hint_channels,
                 conditioning_embedding_out_channels=tuple(config.hint_embedding_channels),
             )
-            if not config.zero_init_control:
-                revive_zero_layers(self.controlnet)
-        frozen = DTYPES[config.weight_dtype]
-        for module in (self.vae, self.text_encoder) + (() if config.train_base else (self.unet,)):
-            module.requires_grad_(False)
-            _cast_quietly(module, frozen)
-        self.unet.requires_grad_(config.train_base)
-        self.controlnet.requires_grad_(True)
+        )
+        self.configure_weights(self.unet, self.controlnet, frozen=(self.vae, self.text_encoder))
         self._set_attention(config.attention)
-        if config.gradient_checkpointing:
-            self.controlnet.enable_gradient_checkpointing()
-            self.unet.enable_gradient_checkpointing()
-        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        # one caption per encoder call: an embedding then never depends on the captions that shared its batch
+        # (float rounding does), so a resumed run matches an uninterrupted one exactly
+        self._text_cache = EmbeddingCache(None, "sd-text", batch_size=1) if config.cache_text_embeddings else None
 
     def _check_hint_embedding(self, parts: SDParts) -> None:
         stages = len(self.config.hint_embedding_channels) - 1
@@ -160,23 +130,12 @@ class SDControlNet(Backbone):
         if self.tokenizer is None or device.type == "meta":  # planning: shapes only
             ids = torch.zeros(len(captions), MAX_TOKENS, dtype=torch.long, device=device)
             return self.text_encoder(ids)[0]
-        if not self.config.cache_text_embeddings:
+        if self._text_cache is None:
             return self.text_encoder(tokenize(self.tokenizer, captions).to(device))[0]
-        missing = list(dict.fromkeys(c for c in captions if c not in self._text_cache))
-        if missing:
-            with torch.no_grad():
-                states = self.text_encoder(tokenize(self.tokenizer, missing).to(device))[0]
-            for caption, state in zip(missing, states, strict=True):
-                self._text_cache[caption] = state
-            while len(self._text_cache) > 4096:
-                self._text_cache.popitem(last=False)
-        return torch.stack([self._text_cache[c] for c in captions])
+        return self._text_cache.get(captions, self._encode_uncached, device=device)
 
-    def _drop_captions(self, captions: list[str]) -> list[str]:
-        if self.config.caption_dropout <= 0:
-            return captions
-        keep = torch.rand(len(captions)) >= self.config.caption_dropout
-        return [c if k else "" for c, k in zip(captions, keep.tolist(), strict=True)]
+    def _encode_uncached(self, captions: list[str]) -> torch.Tensor:
+        return self.text_encoder(tokenize(self.tokenizer, captions).to(self.text_encoder.device))[0]
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """Scaled VAE latents of ``pixels`` in [-1, 1] (a sample of the posterior, as SD trains)."""
@@ -213,7 +172,7 @@ class SDControlNet(Backbone):
         steps = self.noise_scheduler.config.num_train_timesteps
         t = discrete_timesteps(self.config.timestep_sampling, latents.shape[0], steps, latents.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
-        text = self.encode_text(self._drop_captions(batch.captions))
+        text = self.encode_text(self.drop_captions(batch.captions))
         pred = self.predict(noisy, t, text, batch.hint)
         a, b = discrete_scalers(self.noise_scheduler.alphas_cumprod, t)
         loss = per_sample_loss(pred, latents, noise, a, b, self.config.prediction, self.config.high_noise_weight).mean()
@@ -272,24 +231,6 @@ class SDControlNet(Backbone):
             self.unet.save_pretrained(directory / BASE_UNET_DIR, safe_serialization=True)
 
     def load_trainable(self, directory: Path) -> None:
-        from diffusers import ControlNetModel, UNet2DConditionModel
-
-        self._load_into(self.controlnet, ControlNetModel, directory)
+        self.load_module(self.controlnet, directory, "ControlNet")
         if self.config.train_base:
-            self._load_into(self.unet, UNet2DConditionModel, directory / BASE_UNET_DIR)
-
-    @staticmethod
-    def _load_into(module: torch.nn.Module, cls: Any, directory: Path) -> None:
-        """Copy weights saved by ``save_pretrained`` into ``module`` (safetensors only; shapes must match)."""
-        from safetensors.torch import load_file
-
-        path = Path(directory) / "diffusion_pytorch_model.safetensors"
-        if not path.exists():
-            raise UserError(f"no {cls.__name__} weights at {path} (was the checkpoint written by this backbone?)")
-        state = load_file(str(path), device=str(next(module.parameters()).device))
-        missing, unexpected = module.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise UserError(
-                f"the {cls.__name__} at {directory} does not match this run's model "
-                f"({len(missing)} missing, {len(unexpected)} unexpected weights): was it trained with another preset?"
-            )
+            self.load_module(self.unet, Path(directory) / BASE_UNET_DIR, "base UNet")

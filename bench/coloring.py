@@ -84,5 +84,6 @@ def color_drawing(
         seed=seed,
     )
     batch = Batch(torch.zeros(1, 3, size, size), hint[None], [caption], ["user"])
+    loaded.backbone.prepare_captions(["", caption])  # IF: T5 encodes on the accelerator, not per sampling step
     image = sample_batch(loaded.backbone, batch, dataclasses.replace(cfg, eval=eval_cfg))
     return Colored(to_uint8(image)[0], hint)

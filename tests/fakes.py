@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from backbones.base import Backbone, BackboneConfig, Batch
 
@@ -68,4 +68,4 @@ class FakeBackbone(Backbone):
         save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(directory / "net.safetensors"))
 
     def load_trainable(self, directory: Path) -> None:
-        self.net.load_state_dict(load_file(str(directory / "net.safetensors")))
+        self.load_module(self.net, directory, "net", file="net.safetensors")

@@ -176,10 +176,11 @@ def test_full_preset_loads_from_a_local_folder_and_trains_only_the_control(tiny,
     assert {id(p) for p in full.trainable_parameters()} == {id(p) for p in full.control.parameters()}
     assert not full.embedder.loaded  # T5 is not loaded up front ...
     states = full.encode_text(CAPTIONS)
-    assert full.embedder.loads == 1 and not full.embedder.loaded  # ... only on a miss, and released after it
+    assert full.embedder.loads == 1 and full.embedder.encoder_device == torch.device("cpu")  # ... on a miss, on the CPU
     assert torch.equal(states, tiny.encode_text(CAPTIONS))
     full.encode_text(CAPTIONS[:1])
-    assert full.embedder.loads == 1  # a hit never loads it
+    full.encode_text(["a caption first seen now"])
+    assert full.embedder.loads == 1  # a hit never loads it, and a later miss reuses the encoder kept on the CPU
     loss, _ = full.training_loss(
         Batch(torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 5, 64, 64), CAPTIONS, ["a", "b"])
     )

@@ -302,6 +302,13 @@ class TrainStream:
         trained on with an empty caption. E.g. ``{"http_404": 3, "not_image": 1, "empty_caption": 2}``."""
         return self.tally.counts()
 
+    def run_captions(self) -> list[str]:
+        """Every caption the run sees, read without the images: the empty one of guidance, the training items'
+        and the eval split's (what `Backbone.prepare_captions` precomputes before the loop)."""
+        cfg = self.cfg
+        evaluated = open_source(cfg.data.source, "eval", cfg.data.resolution, cfg.data.eval_size, self.options)
+        return list(dict.fromkeys(["", *source_captions(self.source), *source_captions(evaluated)]))
+
     def state_dict(self) -> dict[str, Any]:
         """The position to resume from (this process's batches consumed), and its skip counts so far."""
         return {"batches": self.consumed, "skips": self.tally.state_dict()}
@@ -318,6 +325,12 @@ class TrainStream:
         if self._dataset is not None:
             self._dataset.close()
             self._dataset = None
+
+
+def source_captions(source: Source) -> list[str]:
+    """Every caption of ``source``, read without the images; none from a source that cannot list them."""
+    captions = getattr(source, "captions", None)
+    return list(captions()) if callable(captions) else []
 
 
 def eval_examples(source: Source, options: SourceOptions, tally: SkipTally) -> list[Example]:

@@ -71,6 +71,16 @@ class RecordSource:
         """The caption of ``row`` ("" when it has none)."""
         raise NotImplementedError
 
+    def captions(self) -> list[str]:
+        """Every item's caption, read without its image (a row whose caption cannot be read gives none)."""
+        out = []
+        for row in self.rows:
+            try:
+                out.append(self.read_caption(row))
+            except SkippedItem:
+                continue
+        return out
+
     def describe_row(self, row: int) -> str:
         """How error messages name ``row`` (a path, a URL, a shard member)."""
         return self.keys[row]

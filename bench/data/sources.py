@@ -41,6 +41,10 @@ class Source(Protocol):
 
     def __getitem__(self, index: int) -> Example: ...
 
+    def captions(self) -> list[str]:
+        """Every item's caption, read without the images (what a text encoder precomputes)."""
+        ...
+
 
 class ShapesSource:
     """``builtin:shapes``: ``size`` procedural items of one split at ``resolution``."""
@@ -57,6 +61,10 @@ class ShapesSource:
         scene = shapes.sample_scene(self.split, index)
         return Example(shapes.render(scene, self.resolution), shapes.caption(scene), f"shapes/{self.split}/{index}")
 
+    def captions(self) -> list[str]:
+        """Every item's caption, without rendering the images."""
+        return [shapes.caption(shapes.sample_scene(self.split, i)) for i in range(self.size)]
+
 
 class PhotosSource:
     """``builtin:photos``: scikit-image's photographs; an eval set whose train split is the same items."""
@@ -72,6 +80,10 @@ class PhotosSource:
         name = self.names[index]
         image = resize_center_crop(photos.load_photo(name), self.resolution)
         return Example(image, photos.PHOTOS[name], f"photos/{name}")
+
+    def captions(self) -> list[str]:
+        """Every item's caption, without loading the photographs."""
+        return [photos.PHOTOS[name] for name in self.names]
 
 
 def _open_builtin(arg: str, split: str, resolution: int, size: int | None, options: SourceOptions) -> Source:
