@@ -196,7 +196,23 @@ def resolve_config(
     cfg = dataclasses.replace(cfg, preset=preset)
     if backbone:
         cfg = dataclasses.replace(cfg, backbone=backbone)
-    return apply_overrides(cfg, overrides or [])
+    cfg = apply_overrides(cfg, overrides or [])
+    given = "guidance" in file_values.get("eval", {}) or any(
+        o.split("=")[0].strip() == "eval.guidance" for o in overrides or []
+    )
+    return cfg if given else _makers_guidance(cfg)
+
+
+def _makers_guidance(cfg: RunConfig) -> RunConfig:
+    """``eval.guidance`` as the backbone's makers sample it (its preset's ``model.default_guidance``, where set)."""
+    from backbones import backbone_names, get_backbone_class
+
+    if cfg.backbone not in backbone_names():
+        return cfg  # an unknown name fails where the backbone is built, with the valid names
+    model = get_backbone_class(cfg.backbone).config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
+    if model.default_guidance <= 0:
+        return cfg
+    return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, guidance=model.default_guidance))
 
 
 def read_run_config(path: Path) -> RunConfig:

@@ -101,3 +101,16 @@ def test_save_load_round_trip_reproduces_outputs(trained, name: str, tmp_path) -
     saved = list((tmp_path / "control").rglob("*"))
     assert any(p.suffix == ".safetensors" for p in saved)
     assert not any(p.suffix in (".bin", ".pt", ".pth", ".ckpt") for p in saved), "weights must be safetensors"
+
+
+def test_a_frozen_base_has_no_module_in_training_mode(name: str) -> None:
+    backbone = create_backbone(name, "tiny", RESOLUTION)
+    backbone.config.train_base = False  # the full presets' split: only the control module trains
+    backbone.train()
+    trainable = {id(p) for p in backbone.trainable_parameters()}
+    frozen = [m for m in backbone.modules() if any(True for _ in m.parameters()) and trainable.isdisjoint(
+        id(p) for p in m.parameters())]  # fmt: skip
+    assert frozen, "a frozen base"
+    training = [type(sub).__name__ for module in frozen for sub in module.modules() if sub.training]
+    assert training == [], f"frozen modules left in training mode (dropout would stay active): {training[:5]}"
+    assert any(m.training for m in backbone.modules() if trainable & {id(p) for p in m.parameters(recurse=False)})

@@ -13,7 +13,8 @@ import torch
 import backbones
 from backbones import create_backbone, tiny_codec
 from backbones.base import Batch
-from backbones.cascade import StableCascadeControl
+from backbones.cascade import CascadeConfig, StableCascadeControl
+from backbones.cascade_codec import EffnetStageBA
 from backbones.cascade_parts import tiny_stage_c_config
 from backbones.efficientnet_encoder import EfficientNetEncoder, architecture, save_stability_encoder
 from bench.core.errors import UserError
@@ -227,3 +228,38 @@ def test_plan_full_preset_without_download_fits_an_a10_at_batch_8() -> None:
     assert 1.75e9 < plan.parameters_total < 1.85e9  # stage C lite 1.03B + CLIP-G 0.69B + EfficientNets + control
     assert 4.5e7 < plan.parameters_trainable < 5.5e7
     assert plan.memory_bytes(8) < 24 * 2**30
+
+
+def test_target_latents_are_encoded_in_float32_under_bf16_autocast() -> None:
+    backbone = create_backbone("cascade", "tiny", 64, {"weight_dtype": "bfloat16"})
+    assert all(p.dtype == torch.float32 for p in backbone.codec.parameters())  # frozen, but not cast
+    assert next(backbone.text_encoder.parameters()).dtype == torch.bfloat16
+    pixels = _batch().pixels
+    exact = backbone.codec.encode(pixels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(backbone.codec.encode(pixels), exact)
+    stages, features = architecture("tiny")
+    effnet = EffnetStageBA(EfficientNetEncoder(stages=stages, feature_channels=features).eval())
+    image = torch.rand(1, 3, 128, 128) * 2 - 1
+    exact = effnet.encode(image)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        latents = effnet.encode(image)
+    assert latents.dtype == torch.float32 and torch.equal(latents, exact)
+
+
+def test_stage_c_latent_side_is_a_setting_that_keeps_12_at_512_px() -> None:
+    stages, features = architecture("tiny")
+    encoder = EfficientNetEncoder(stages=stages, feature_channels=features)
+    assert EffnetStageBA(encoder).latent_side(512) == 12  # the benchmark's default: the prior pipeline's sizing
+    assert EffnetStageBA(encoder, latent_side=24).latent_side(512) == 24  # what stage C was trained on
+    assert CascadeConfig(preset="full", latent_side=24).latent_side == 24
+    with pytest.raises(UserError, match="latent_side"):
+        create_backbone("cascade", "tiny", 64, {"latent_side": 8})
+
+
+def test_full_cascade_samples_at_its_makers_guidance_unless_told() -> None:
+    from bench.config import resolve_config
+
+    assert resolve_config("cascade", "full").eval.guidance == 4.0  # diffusers' Stable Cascade prior default
+    assert resolve_config("sd", "full").eval.guidance == 7.5
+    assert resolve_config("cascade", "full", overrides=["eval.guidance=6"]).eval.guidance == 6.0
