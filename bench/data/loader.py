@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from backbones.base import Batch
 from bench.config import RunConfig
 from bench.core.errors import UserError
-from bench.data.captions import CaptionColors
+from bench.data.captions import CaptionColors, drop_color_words
 from bench.data.options import SourceOptions
 from bench.data.prefetch import ThreadPool
 from bench.data.seeds import derive_seed, eval_hint_seed, hint_seed
@@ -307,7 +307,10 @@ class TrainStream:
         and the eval split's (what `Backbone.prepare_captions` precomputes before the loop)."""
         cfg = self.cfg
         evaluated = open_source(cfg.data.source, "eval", cfg.data.resolution, cfg.data.eval_size, self.options)
-        return list(dict.fromkeys(["", *source_captions(self.source), *source_captions(evaluated)]))
+        training = source_captions(self.source)
+        if CaptionColors(cfg.data.caption_colors, cfg.seed).share > 0:  # and their colour-free variants
+            training += [drop_color_words(c) for c in training]
+        return list(dict.fromkeys(["", *training, *source_captions(evaluated)]))
 
     def state_dict(self) -> dict[str, Any]:
         """The position to resume from (this process's batches consumed), and its skip counts so far."""
