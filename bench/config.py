@@ -209,10 +209,9 @@ def _makers_guidance(cfg: RunConfig) -> RunConfig:
 
     if cfg.backbone not in backbone_names():
         return cfg  # an unknown name fails where the backbone is built, with the valid names
-    model = get_backbone_class(cfg.backbone).config_class.from_preset(cfg.backbone, cfg.preset, cfg.model)
-    if model.default_guidance <= 0:
-        return cfg
-    return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, guidance=model.default_guidance))
+    preset = get_backbone_class(cfg.backbone).config_class.from_preset(cfg.backbone, cfg.preset)
+    guidance = float(cfg.model.get("default_guidance", preset.default_guidance))  # the rest is checked at build
+    return cfg if guidance <= 0 else dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, guidance=guidance))
 
 
 def read_run_config(path: Path) -> RunConfig:
