@@ -121,9 +121,9 @@ def tiny_unet_config(width: int, text_width: int) -> dict[str, Any]:
     base width (IF: encoder_channels = 4 x model_channels; here rounded to a multiple of 32 for the
     cross-attention group norm's 32 groups), the attention-pooled text embedding, scale-shift norms, GELU, learned
     variance (6 output channels). Scaled down: one resnet per level (IF: 3), heads one base width wide (IF: 64),
-    GroupNorm over pairs of channels, and attention at 16 and 8 px only (IF also attends at 32 px, which alone
-    would double the tiny step's cost). At width 10 a training sample (UNet + control module, forward + backward)
-    counts ~1.2 GFLOP, as the tiny `sd` sample does, so both get about the same number of steps per dollar.
+    GroupNorm over pairs of channels, and attention at 16 and 8 px only (at 32 px too would make the tiny step far
+    dearer). Width 10 prices a training sample like the tiny `sd`'s, so both get about as many steps per dollar
+    (results/NOTES.md).
     """
     return {
         "sample_size": 64,

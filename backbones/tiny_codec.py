@@ -66,16 +66,7 @@ class CodecSpec:
 
 CODECS: dict[str, CodecSpec] = {
     "sd": CodecSpec("sd", block_out_channels=(16, 32, 64), latent_channels=4, steps=4000),
-    # One GroupNorm group (a LayerNorm over channels and pixels) instead of 8: with 8, the decoder's last norm splits
-    # its 16 channels into pairs, each normalised over the whole image, so an image's colours survive only as where
-    # each pair sits against the rest of the image. With 1, the same recipe gives eval PSNR 21.1 dB instead of 19.7
-    # (encode + decode alone loses 8.1 stroke ΔE00 instead of 9.4), and the tiny cascade's samples keep their
-    # strokes' colours (stroke ΔE00 of its 16 eval samples after a default `bench train`: 16.9, 16.2 over seeds 0, 1;
-    # with 8 groups 19.9, 20.1, 19.0, 22.6 over seeds 0, 0, 1, 2, with gray -> purple, yellow -> pink, green ->
-    # black). Tried with 8 groups, none better beyond seed spread: l1_weight 0.5 and 4000 steps, 20.8 dB: 22.2, 23.8;
-    # kl_weight 1e-4, 19.8 dB: 23.5; kl_weight 1e-3, 19.2 dB: 17.7, 21.2; a loss on each latent cell's mean colour
-    # (weight 5 or 20): 19.2 / 18.9 dB. With 1 group: l1_weight 0.5, 20.7 dB (loses 9.2); lr 1e-3, 17.3 dB; 4 groups:
-    # 20.4 dB.
+    # one GroupNorm group: with 8, per-pair normalisation over the whole image lost colours (results/NOTES.md)
     "cascade": CodecSpec(
         "cascade",
         block_out_channels=(16, 32, 64, 64, 128),
