@@ -156,6 +156,21 @@ def revive_zero_layers(module: torch.nn.Module) -> int:
     return revived
 
 
+def unet_with_residuals(
+    unet: Any, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, residuals: tuple[Any, torch.Tensor]
+) -> torch.Tensor:
+    """A diffusers UNet's prediction with a ControlNet-style module's (down, mid) residuals added, in its dtype."""
+    dtype, (down, mid) = unet.dtype, residuals
+    return unet(
+        x.to(dtype),
+        t,
+        encoder_hidden_states=text.to(dtype),
+        down_block_additional_residuals=[d.to(dtype) for d in down],
+        mid_block_additional_residual=mid.to(dtype),
+        return_dict=False,
+    )[0]
+
+
 def cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
     """``module.to(dtype)`` without diffusers' notice about modules kept in float32 (the bases here have none)."""
     from diffusers.utils import logging as diffusers_logging
@@ -233,9 +248,15 @@ class Backbone(torch.nn.Module, ABC):
         step on the meta device: the loop converts them when it writes ``train.jsonl``.
         """
 
-    @abstractmethod
     def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
-        """The parameters the optimizer updates; every other parameter has ``requires_grad=False``."""
+        """The parameters the optimizer updates; every other parameter has ``requires_grad=False``.
+
+        Default: the control module given to `configure_weights`, plus its base where ``train_base`` says.
+        """
+        control, base = self._trained
+        yield from control.parameters()
+        if self.config.train_base:
+            yield from base.parameters()
 
     @abstractmethod
     def sample(
@@ -315,6 +336,7 @@ class Backbone(torch.nn.Module, ABC):
         """Which weights train and in which dtype: ``control`` trains; ``base`` trains where ``train_base`` says
         (in float32) and is frozen with ``frozen`` in ``weight_dtype`` otherwise; ``kept_float32`` is frozen in
         float32 (an encoder whose targets must be exact); gradient checkpointing where the config asks."""
+        self._trained = (control, base)  # a tuple: not registered again as submodules
         dtype = DTYPES[self.config.weight_dtype]
         for module in (*frozen, *(() if self.config.train_base else (base,))):
             module.requires_grad_(False)

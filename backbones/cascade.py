@@ -15,7 +15,6 @@ computed once per sample rather than per sampling step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,11 +257,6 @@ class StableCascadeControl(Backbone):
         if self.loss_weighting is not None:
             return self.loss_weighting(snr)
         return p2_weight(snr) if self.config.loss_weight == "p2" else torch.ones_like(snr)
-
-    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
-        yield from self.control.parameters()
-        if self.config.train_base:
-            yield from self.stage_c.parameters()
 
     @torch.no_grad()
     def sample(

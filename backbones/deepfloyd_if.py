@@ -11,9 +11,10 @@ variance and dynamic thresholding; stage II (frozen, loaded for sampling only) t
 images are then resized to the run's resolution.
 
 The hint (run resolution, 5 channels) reaches the frozen UNet through `IFControlNet`: a trainable copy of its
-encoder half with a hint encoder and zero-initialised outputs (`backbones.if_control`). T5 is never held while
-training: embeddings come from the shared on-disk cache (`backbones.if_text`); `prepare_captions` fills it
-before a run so the encoder is not even loaded.
+encoder half with a hint encoder and zero-initialised outputs (`backbones.if_control`). T5 never sits on the
+accelerator while training: `prepare_captions` (called by the trainer and eval before their loops) encodes every
+caption of the run into the shared on-disk cache (`backbones.if_text`), then moves T5 to the CPU, where a caption
+first seen later is encoded; with a warm cache T5 is never built.
 
 Memory levers (settings): frozen UNet in bf16 (``weight_dtype``) while the control module trains in fp32 under
 accelerate's autocast, gradient checkpointing, cached text embeddings, 8-bit Adam (``optim.use_8bit_adam``).
@@ -22,7 +23,7 @@ accelerate's autocast, gradient checkpointing, cached text embeddings, 8-bit Ada
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from backbones.base import DTYPES, Backbone, BackboneConfig, Batch
+from backbones.base import DTYPES, Backbone, BackboneConfig, Batch, unet_with_residuals
 from backbones.if_control import IFControlNet
 from backbones.if_parts import full_parts, tiny_parts
 from backbones.if_schedule import denoise, variance_term
@@ -175,22 +176,9 @@ class DeepFloydIF(Backbone):
         self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, hint: torch.Tensor, scale: float = 1.0
     ) -> torch.Tensor:
         """Stage I's 6-channel output (epsilon, variance) with the control module's residuals added."""
-        dtype, control_dtype = self.unet.dtype, self.control.dtype
-        down, mid = self.control(
-            x.to(control_dtype),
-            t,
-            text.to(control_dtype),
-            self.control_hint(hint).to(control_dtype),
-            conditioning_scale=scale,
-        )
-        return self.unet(
-            x.to(dtype),
-            t,
-            encoder_hidden_states=text.to(dtype),
-            down_block_additional_residuals=[d.to(dtype) for d in down],
-            mid_block_additional_residual=mid.to(dtype),
-            return_dict=False,
-        )[0]
+        dtype, control_hint = self.control.dtype, self.control_hint(hint)
+        residuals = self.control(x.to(dtype), t, text.to(dtype), control_hint.to(dtype), conditioning_scale=scale)
+        return unet_with_residuals(self.unet, x, t, text, residuals)
 
     # -- the interface -------------------------------------------------------------------------------------
     def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -212,11 +200,6 @@ class DeepFloydIF(Backbone):
             loss = loss + self.config.variance_loss_weight * vb
             logs["vb"] = vb.detach()
         return loss, logs
-
-    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
-        yield from self.control.parameters()
-        if self.config.train_base:
-            yield from self.unet.parameters()
 
     def _scheduler(self) -> Any:
         from diffusers import DDPMScheduler

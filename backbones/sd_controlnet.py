@@ -13,14 +13,13 @@ frozen, so an embedding is a pure function of its caption), and 8-bit Adam (``op
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from backbones.base import Backbone, BackboneConfig, Batch
+from backbones.base import Backbone, BackboneConfig, Batch, unet_with_residuals
 from backbones.embedding_cache import EmbeddingCache
 from backbones.prediction import discrete_scalers, per_sample_loss
 from backbones.sd_parts import MAX_TOKENS, SDParts, full_parts, tiny_parts
@@ -147,8 +146,8 @@ class SDControlNet(Backbone):
         self, latents: torch.Tensor, t: torch.Tensor, text: torch.Tensor, hint: torch.Tensor, scale: float = 1.0
     ) -> torch.Tensor:
         """The UNet's prediction with the ControlNet's residuals added."""
-        dtype, control_dtype = self.unet.dtype, self.controlnet.dtype
-        down, mid = self.controlnet(
+        control_dtype = self.controlnet.dtype
+        residuals = self.controlnet(
             latents.to(control_dtype),
             t,
             encoder_hidden_states=text.to(control_dtype),
@@ -156,14 +155,7 @@ class SDControlNet(Backbone):
             conditioning_scale=scale,
             return_dict=False,
         )
-        return self.unet(
-            latents.to(dtype),
-            t,
-            encoder_hidden_states=text.to(dtype),
-            down_block_additional_residuals=[d.to(dtype) for d in down],
-            mid_block_additional_residual=mid.to(dtype),
-            return_dict=False,
-        )[0]
+        return unet_with_residuals(self.unet, latents, t, text, residuals)
 
     # -- the interface -------------------------------------------------------------------------------------
     def training_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -177,11 +169,6 @@ class SDControlNet(Backbone):
         a, b = discrete_scalers(self.noise_scheduler.alphas_cumprod, t)
         loss = per_sample_loss(pred, latents, noise, a, b, self.config.prediction, self.config.high_noise_weight).mean()
         return loss, {"mse": loss.detach(), "t_mean": t.float().mean()}
-
-    def trainable_parameters(self) -> Iterator[torch.nn.Parameter]:
-        yield from self.controlnet.parameters()
-        if self.config.train_base:
-            yield from self.unet.parameters()
 
     def _sampler(self) -> Any:
         from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler

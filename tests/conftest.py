@@ -56,9 +56,10 @@ FAST_OVERRIDES = {
 }
 
 
-def fast_overrides(*changes: str) -> list[str]:
-    """`FAST_OVERRIDES` as ``key=value`` strings, with ``changes`` (``"data.eval_size=3"``) replacing or adding."""
-    settings = dict(FAST_OVERRIDES)
+def fast_overrides(*changes: str, drop: tuple[str, ...] = ()) -> list[str]:
+    """`FAST_OVERRIDES` as ``key=value`` strings, with ``changes`` (``"data.eval_size=3"``) replacing or adding
+    and the keys in ``drop`` left at the preset's value."""
+    settings = {k: v for k, v in FAST_OVERRIDES.items() if k not in drop}
     for change in changes:
         key, _, value = change.partition("=")
         settings[key] = value

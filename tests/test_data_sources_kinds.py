@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fast_overrides
 from data_fixtures import (
     ODD_OUTCOMES,
     encode,
@@ -161,17 +162,7 @@ def test_too_few_items_for_the_eval_split(tmp_path: Path) -> None:
         open_source(f"folder:{root}")
 
 
-FAST = [
-    "data.resolution=16",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.eval_size=2",
-    "optim.effective_batch=4",
-    "eval.steps=2",
-    "budget.usd=2e-7",
-    "budget.mark_every=0.5",
-    "budget.utilisation=0.001",
-]
+FAST = fast_overrides("budget.usd=2e-7", "budget.mark_every=0.5")
 
 
 @pytest.mark.parametrize("kind", ["folder", "hf", "urls", "wds"])

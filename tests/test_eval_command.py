@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from conftest import fast_overrides
 from typer.testing import CliRunner
 
 import backbones
@@ -20,17 +21,7 @@ from bench.train import start_run, train_run
 from eval.weights import ALEXNET, WEIGHTS_ENV
 
 runner = CliRunner()
-FAST = [
-    "data.resolution=16",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.eval_size=3",
-    "optim.effective_batch=4",
-    "eval.steps=2",
-    "budget.usd=1e-6",
-    "budget.mark_every=0.5",
-    "budget.utilisation=0.001",
-]
+FAST = fast_overrides("data.eval_size=3", "budget.mark_every=0.5")
 
 
 @pytest.fixture(autouse=True)

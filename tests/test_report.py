@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import fast_overrides
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -19,17 +20,7 @@ from bench.train import start_run, train_run
 from eval.weights import WEIGHTS_ENV
 
 runner = CliRunner()
-FAST = [
-    "data.resolution=16",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.eval_size=3",
-    "optim.effective_batch=4",
-    "eval.steps=2",
-    "budget.usd=1e-6",
-    "budget.mark_every=0.5",
-    "budget.utilisation=0.001",
-]
+FAST = fast_overrides("data.eval_size=3", "budget.mark_every=0.5")
 EVIL = "<script>alert('x')</script>"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import fast_overrides
 from typer.testing import CliRunner
 
 import backbones
@@ -13,16 +14,7 @@ from bench.rundir import RunDir
 from eval.weights import WEIGHTS_ENV
 
 runner = CliRunner()
-FAST = [
-    "data.resolution=16",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.eval_size=2",
-    "optim.effective_batch=4",
-    "eval.steps=2",
-    "budget.mark_every=0.5",
-    "budget.utilisation=0.001",
-]
+FAST = fast_overrides("budget.mark_every=0.5", drop=("budget.usd",))
 
 
 @pytest.fixture(autouse=True)

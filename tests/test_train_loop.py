@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import fast_overrides
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -17,17 +18,7 @@ from bench.rundir import RunDir, mark_name
 from bench.train import StopSignal, Trainer, start_run, train_run
 
 runner = CliRunner()
-FAST = [
-    "data.resolution=16",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.eval_size=2",
-    "optim.effective_batch=4",
-    "eval.steps=2",
-    "budget.usd=1e-6",
-    "budget.mark_every=0.25",
-    "budget.utilisation=0.001",
-]
+FAST = fast_overrides()
 
 
 @pytest.fixture(autouse=True)
