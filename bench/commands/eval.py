@@ -5,7 +5,8 @@ run's config, builds the eval sets (`bench.data.loader.eval_batches`: fixed hint
 checkpoint's trainable weights into the run's backbone and hands the harness a sampling *function*
 (`bench.sampling.sample_batch` with the run's eval settings). Everything already scored is skipped unless
 ``--force``; saved sample PNGs are re-scored instead of re-sampled when only a metric is missing (e.g. after
-the LPIPS weights were installed).
+the LPIPS weights were installed). Planning lives in `bench.eval_plan`, sampling and scoring in
+`bench.eval_jobs`, the $0 reference rows in `bench.references`.
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ def eval_command(
 
     Metrics: stroke-colour fidelity (CIEDE2000 at stroke pixels), whole-image CIEDE2000 and PSNR, edge F1,
     LPIPS, FID and KID (the last three only with their standard weights present locally; never downloaded),
-    each with n and a 95 % bootstrap interval. Outputs are saved as PNGs under RUN/samples/eval/.
+    each with n and a 95 % bootstrap interval. Outputs are saved as PNGs under RUN/samples/eval/, with each
+    item's scores (scores.json) for paired comparisons. The newest checkpoint is also scored with colour-free
+    captions and with counterfactual (hue-rotated) strokes.
     """
     options = EvalOptions(
         checkpoint=checkpoint,
