@@ -109,11 +109,11 @@ class Trainer:
         self.meter = BudgetMeter(cfg.budget, cfg.optim.mixed_precision, self.accelerator.device, self.processes.count)
         self.processes.device_kind(self.meter.state.device)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
-        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(self.backbone, optimizer, scheduler)
+        # the schedule stays ours: accelerate's wrapper would step it once per process at every optimizer step
+        self.scheduler = scheduler
+        self.model, self.optimizer = self.accelerator.prepare(self.backbone, optimizer)
         self.ema = EMA(self.params, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
         self.stream = TrainStream(cfg, rank=self.processes.rank, processes=self.processes.count)
-        if self.processes.rank:  # the weights are built alike everywhere; what each process draws is its own
-            torch.manual_seed(derive_seed("process", cfg.seed, self.processes.rank))
         self.step = 0
 
     def _lr_factor(self, step: int) -> float:
@@ -210,8 +210,12 @@ class Trainer:
         return path
 
     # -- the loop ------------------------------------------------------------------------------------------
-    def _micro_step(self, batch: Any, count_flops: bool) -> tuple[float, dict[str, float], float]:
-        """Forward + backward of one micro-batch; returns (loss, logs, counted FLOPs or 0)."""
+    def _micro_step(self, batch: Any, index: int, count_flops: bool) -> tuple[float, dict[str, float], float]:
+        """Forward + backward of global micro-batch ``index``; returns (loss, logs, counted FLOPs or 0).
+
+        Its random draws (noise, timesteps, caption dropout) come from (run seed, ``index``), which names the same
+        items on any number of processes, so a run's weights do not depend on how many processes train it."""
+        torch.manual_seed(derive_seed("draws", self.cfg.seed, index))
         batch = batch.to(self.accelerator.device)
         counter = FlopCounterMode(display=False) if count_flops else None
         with self.accelerator.accumulate(self.model):
@@ -230,7 +234,8 @@ class Trainer:
             if self.accelerator.sync_gradients and self.cfg.optim.grad_clip > 0:
                 self.accelerator.clip_grad_norm_(self.params, self.cfg.optim.grad_clip)
             self.optimizer.step()
-            self.scheduler.step()
+            if self.accelerator.sync_gradients and not self.accelerator.optimizer_step_was_skipped:
+                self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         return value, logs, float(counter.get_total_flops()) if counter is not None else 0.0
 
@@ -257,10 +262,10 @@ class Trainer:
         while not self.meter.exhausted:
             losses, logs, flops, wait = [], {}, 0.0, 0.0
             for _ in range(accumulation):
-                fetch = time.perf_counter()
+                fetch, index = time.perf_counter(), self.stream.global_batch
                 batch = next(self.stream)
                 wait += time.perf_counter() - fetch
-                value, logs, counted = self._micro_step(batch, self.meter.needs_flops)
+                value, logs, counted = self._micro_step(batch, index, self.meter.needs_flops)
                 losses.append(value)
                 flops += counted
             if self.ema is not None:

@@ -182,3 +182,12 @@ def test_killing_one_process_stops_the_launcher_and_resume_completes(tmp_path: P
     assert RunDir(run).latest().usd >= 8e-7 and len(RunDir(run).checkpoints()) == 8
     steps = [r["step"] for r in RunDir(run).read_log()]
     assert steps == list(range(1, len(steps) + 1))
+
+
+@pytest.mark.slow
+def test_the_weights_match_a_one_process_run(runs: dict[str, Path]) -> None:
+    one, two = _weights(runs["one"]), _weights(runs["two"])
+    assert one.keys() == two.keys()
+    worst = max(float((one[k] - two[k]).abs().max()) for k in one)
+    print(f"largest weight difference, 1 vs 2 processes: {worst:.3g}")
+    assert worst < 1e-5

@@ -251,9 +251,14 @@ class TrainStream:
         self._dataset: HintedDataset | None = None
 
     @property
+    def global_batch(self) -> int:
+        """The index of the next batch this process draws in the one global sequence of micro-batches."""
+        return self.consumed * self.processes + self.rank
+
+    @property
     def epoch(self) -> int:
         """The epoch the next batch comes from."""
-        return (self.consumed * self.processes + self.rank) // (len(self.source) // self.cfg.data.batch_size)
+        return self.global_batch // (len(self.source) // self.cfg.data.batch_size)
 
     def _loader(self) -> Iterator[CountedBatch]:
         workers = self.cfg.data.num_workers
