@@ -68,6 +68,11 @@ class Processes:
     def is_main(self) -> bool:
         return self.state.is_main_process
 
+    def require_one(self, command: str) -> None:
+        """Refuse, in one sentence, to run ``command`` on several processes (it does not split its work)."""
+        if self.count > 1:
+            raise UserError(f"{command} runs on one process; start it without accelerate launch")
+
     def wait(self) -> None:
         """A barrier: every process reaches here before any goes on."""
         if self.count > 1:

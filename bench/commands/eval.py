@@ -139,6 +139,9 @@ def eval_command(
     item's scores (scores.json) for paired comparisons. The newest checkpoint is also scored with colour-free
     captions and with counterfactual (hue-rotated) strokes.
     """
+    from bench.processes import Processes
+
+    Processes().require_one("bench eval")
     options = EvalOptions(
         checkpoint=checkpoint,
         max_checkpoints=checkpoints,
