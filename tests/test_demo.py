@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fast_overrides
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -36,16 +37,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 runner = CliRunner()
-FAST = [
-    "data.resolution=32",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.eval_size=2",
-    "optim.effective_batch=2",
-    "eval.steps=2",
-    "budget.usd=1e-7",
-    "budget.utilisation=0.001",
-]
+FAST = fast_overrides("data.resolution=32", "optim.effective_batch=2", "budget.usd=1e-7", drop=("budget.mark_every",))
 #: the runs a `bench run` with two seeds of "fake" and one (older layout) of "fake2" leaves
 LAYOUT = (("fake", "fake/seed0"), ("fake", "fake/seed1"), ("fake2", "fake2"))
 
