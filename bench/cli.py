@@ -17,6 +17,7 @@ from rich.markup import escape
 from bench.commands import (
     benchmark_eval,
     benchmark_hints,
+    benchmark_jobs,
     benchmark_loop,
     benchmark_urls,
     codec,
@@ -118,6 +119,12 @@ _register(
     "loop",
     benchmark_loop.benchmark_loop_command,
     "Time `bench train` against a bare loop on the same batches, and the data-wait fraction.",
+)
+_register(
+    benchmark_app,
+    "jobs",
+    benchmark_jobs.benchmark_jobs_command,
+    "Time independent tiny runs trained one after another against side by side on worker processes.",
 )
 _register(
     benchmark_app,
