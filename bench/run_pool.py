@@ -39,7 +39,11 @@ def parallel_jobs(requested: int, runs: int, flop_metered: bool) -> int:
 
 
 def threads_per_job(jobs: int) -> int:
-    """Torch threads for each of ``jobs`` parallel workers: the cores split evenly, at least one."""
+    """Torch threads for each of ``jobs`` parallel workers: ``OMP_NUM_THREADS`` where the user set it (as for
+    `bench train`), else the cores split evenly, at least one."""
+    wanted = os.environ.get("OMP_NUM_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
     return max(1, cpu_cores() // jobs)
 
 

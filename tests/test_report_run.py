@@ -106,3 +106,16 @@ def test_run_refuses_a_seed_override_and_the_old_layout(tmp_path: Path) -> None:
     start_run(resolve_config("fake", "tiny", overrides=FAST), tmp_path / "old" / "fake")
     result = _run(tmp_path / "old")
     assert result.exit_code == 2 and "one seed per backbone" in result.output
+
+
+def test_parallel_workers_split_the_cores_unless_the_user_chose_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import run_pool
+
+    monkeypatch.setattr(run_pool, "cpu_cores", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert run_pool.threads_per_job(2) == 4 and run_pool.threads_per_job(16) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert run_pool.threads_per_job(2) == 3
+    assert run_pool.parallel_jobs(0, runs=9, flop_metered=True) == (1 if run_pool.torch.cuda.is_available() else 8)
+    assert run_pool.parallel_jobs(0, runs=9, flop_metered=False) == 1
+    assert run_pool.parallel_jobs(4, runs=2, flop_metered=False) == 2
