@@ -119,3 +119,20 @@ def test_parallel_workers_split_the_cores_unless_the_user_chose_threads(monkeypa
     assert run_pool.parallel_jobs(0, runs=9, flop_metered=True) == (1 if run_pool.torch.cuda.is_available() else 8)
     assert run_pool.parallel_jobs(0, runs=9, flop_metered=False) == 1
     assert run_pool.parallel_jobs(4, runs=2, flop_metered=False) == 2
+
+
+def test_a_stopped_run_starts_no_further_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import bench.train
+
+    calls = []
+
+    def stopped(cfg, run, resume, quiet):  # Ctrl-C arrived during the first training
+        calls.append(cfg.backbone)
+        return types.SimpleNamespace(interrupted=True, usd=0.0)
+
+    monkeypatch.setattr(bench.train, "train_run", stopped)
+    result = _run(tmp_path / "bench")
+    assert result.exit_code == 130 and calls == ["fake"]
+    assert "run the same command again to resume" in result.output

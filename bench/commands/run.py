@@ -163,9 +163,10 @@ def _train_all(plans: list[_Planned], jobs: int, quiet: bool) -> list[_Planned]:
             typer.echo(f"{outcome.label}: training failed: {outcome.error}", err=True)
             failed.append(planned)
             continue
-        line, interrupted = outcome.value
-        stopped = stopped or interrupted
+        line, stopped = outcome.value
         typer.echo(f"{outcome.label}: {line}")
+        if stopped:  # Ctrl-C or SIGTERM: no further run starts (running workers checkpoint and return)
+            break
         trained.append(planned)
     if stopped:
         raise typer.Exit(130)
