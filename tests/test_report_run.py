@@ -85,6 +85,12 @@ def test_run_trains_each_seed_in_its_own_directory_on_parallel_workers(tmp_path:
     # the seeds train different models: their first logged losses differ
     logs = [(out / "fake" / f"seed{s}" / "train.jsonl").read_text().splitlines()[0] for s in (0, 1)]
     assert logs[0] != logs[1]
+    # the report pairs the backbones over both seeds and carries the $0 reference rows bench run scored
+    assert (out / "references" / "eval.csv").is_file()
+    markdown = (out / "report" / "report.md").read_text()
+    assert "Pairwise differences" in markdown
+    for reference in ("oracle", "mean-fill", "strokes-on-gray", "propagate"):
+        assert reference in markdown
 
 
 @pytest.mark.parametrize(

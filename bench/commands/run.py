@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from bench.config import RunConfig
 
 DEFAULT_BACKBONES = "sd,cascade,if"
+#: where bench run keeps the reference rows (oracle, mean-fill, strokes-on-gray, propagate) inside OUT
+REFERENCES = "references"
 
 
 def _backbone_names(text: str) -> list[str]:
@@ -247,7 +249,13 @@ def run_command(
             typer.echo(outcome.trace, err=True)
         if outcome.error is not None:
             typer.echo(f"{outcome.label}: evaluation failed: {outcome.error}", err=True)
-    markdown, page = write_report([p.path for p in plans], out / "report", title)
+    references = None
+    if trained:  # the $0 reference rows, scored once on the runs' eval sets by the same harness
+        from bench.references import evaluate_references
+
+        references = out / REFERENCES
+        evaluate_references([p.path for p in trained], references, options)
+    markdown, page = write_report([p.path for p in plans], out / "report", title, references=references)
     typer.echo(f"report: {markdown} and {page}")
     typer.echo(f"bench run: {len(plans)} runs in {(time.monotonic() - started) / 60:.1f} min, {workers} at a time")
 
