@@ -274,6 +274,8 @@ def test_paint_a_stroke_and_color_in_chromium(demo_server: tuple[Server, Path], 
         browser.get(server.url)
         canvas = WebDriverWait(browser, 60).until(lambda b: b.find_element(By.CSS_SELECTOR, "#canvas canvas"))
         time.sleep(1)  # the editor draws its background after the element appears
+        clear_all = browser.find_element(By.CSS_SELECTOR, '#canvas button[aria-label="Clear canvas"]')
+        assert not clear_all.is_displayed()  # it would remove the drawing; "Clear strokes" keeps it
         stroke = ActionChains(browser).move_to_element_with_offset(canvas, -60, -40).click_and_hold()
         for _ in range(12):
             stroke.move_by_offset(8, 3)

@@ -24,8 +24,12 @@ PALETTE = ["#e53935", "#fb8c00", "#fdd835", "#43a047", "#00acc1", "#1e88e5", "#8
 #: built-in eval drawings offered in the picker
 BUILTIN_COUNT = 12
 PHOTO = "a photo: use its edges"
-#: small model outputs fill their box, enlarged with hard pixel edges rather than blurred
-CSS = ".pixelated img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }"
+#: small model outputs fill their box, enlarged with hard pixel edges rather than blurred; the editor's own
+#: "clear canvas" would remove the drawing too, so only the page's "Clear strokes" is offered
+CSS = (
+    ".pixelated img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }\n"
+    '#canvas button[aria-label="Clear canvas"] { display: none; }'
+)
 
 
 @dataclass
