@@ -166,15 +166,7 @@ class RunDir:
 
     def read_log(self) -> list[dict[str, Any]]:
         """The records of ``train.jsonl``, skipping a line a kill cut short."""
-        path = self.path / TRAIN_LOG
-        records = []
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return records
+        return read_jsonl(self.path / TRAIN_LOG)
 
     def truncate_log(self, after_step: int) -> None:
         """Drop log records past ``after_step`` (a resumed run re-does those steps)."""
@@ -182,13 +174,20 @@ class RunDir:
         write_text(self.path / TRAIN_LOG, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-def environment(device: str, cpu_threads: int) -> dict[str, Any]:
-    """Facts for ``env.json``: git commit, versions, device, and the threads a CPU training step uses."""
-    import accelerate
-    import diffusers
-    import torch
-    import transformers
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file (none if it is missing), skipping a line a kill cut short."""
+    records = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
 
+
+def git_commit() -> str:
+    """The commit of this checkout of strokebench, or "unknown" (an installed copy, no git)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -200,8 +199,18 @@ def environment(device: str, cpu_threads: int) -> dict[str, Any]:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
+    return commit or "unknown"
+
+
+def environment(device: str, cpu_threads: int) -> dict[str, Any]:
+    """Facts for ``env.json``: git commit, versions, device, and the threads a CPU training step uses."""
+    import accelerate
+    import diffusers
+    import torch
+    import transformers
+
     return {
-        "git_commit": commit or "unknown",
+        "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.report.data import ReportData, RunInfo, budget_method
+from bench.rundir import git_commit
 
 
 @dataclass
@@ -49,7 +49,6 @@ def cost_row(data: ReportData, run: RunInfo) -> CostRow:
 
 def report_environment() -> dict[str, str]:
     """Versions of what scored and plotted the report, and the code's git commit."""
-    import subprocess
     from importlib import metadata
 
     versions = {}
@@ -59,16 +58,5 @@ def report_environment() -> dict[str, str]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    versions["git commit"] = commit or "unknown"
+    versions["git commit"] = git_commit()
     return versions

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.core.errors import UserError
 from bench.results import OK, EvalRow, read_rows
-from bench.rundir import BUDGET, CONFIG, ENV, EVAL_CSV, TRAIN_LOG
+from bench.rundir import BUDGET, CONFIG, ENV, EVAL_CSV, TRAIN_LOG, read_jsonl
 from eval.metric_specs import spec
 
 if sys.version_info >= (3, 11):
@@ -83,17 +83,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} is not valid JSON; was it edited by hand?") from None
 
 
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    records = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
-
-
 def load_run(path: Path) -> RunInfo:
     """Read one run directory (one-line errors for a missing run; a run never evaluated has no rows)."""
     path = Path(path)
@@ -116,7 +105,7 @@ def load_run(path: Path) -> RunInfo:
         config=config,
         env=_read_json(path / ENV),
         budget=_read_json(path / BUDGET),
-        train_log=_read_log(path / TRAIN_LOG),
+        train_log=read_jsonl(path / TRAIN_LOG),
         rows=read_rows(path / EVAL_CSV),
         seed=int(config.get("seed", 0)),
     )
