@@ -191,3 +191,26 @@ def test_the_weights_match_a_one_process_run(runs: dict[str, Path]) -> None:
     worst = max(float((one[k] - two[k]).abs().max()) for k in one)
     print(f"largest weight difference, 1 vs 2 processes: {worst:.3g}")
     assert worst < 1e-5
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_checkpoints_first(tmp_path: Path) -> None:
+    settings = [s for s in SMALL if not s.startswith(("budget.usd", "budget.mark_every"))]
+    settings += ["budget.usd=8e-7", "budget.mark_every=0.125"]
+    run = tmp_path / "run"
+    cmd = launch("train", "--backbone", "sd", "--quiet", "--out", str(run), *_sets(settings))
+    launcher = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not RunDir(run).checkpoints() and launcher.poll() is None:
+        time.sleep(0.05)
+    assert launcher.poll() is None, "the run should still be going after its first checkpoint"
+    launcher.send_signal(signal.SIGTERM)
+    try:
+        code = launcher.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+        raise AssertionError("the launcher did not stop within 60 s of SIGTERM") from None
+    assert code != 0
+    latest = RunDir(run).latest()
+    marks = [8e-7 * (i + 1) / 8 for i in range(8)]
+    assert latest.usd < 8e-7 and all(abs(latest.usd - m) > 1e-12 for m in marks)  # written by the stop
