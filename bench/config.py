@@ -131,6 +131,14 @@ class EvalConfig:
 
 
 @dataclass
+class LogConfig:
+    """Where training logs go besides ``train.jsonl``."""
+
+    #: "none", "tensorboard" or "wandb": an experiment tracker through accelerate's tracker API (`bench.trackers`)
+    report_to: str = "none"
+
+
+@dataclass
 class RunConfig:
     """Everything that defines a run. Backbone-specific settings live in ``model`` (checked by the backbone)."""
 
@@ -144,6 +152,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     #: overrides of the backbone preset's fields (validated against the backbone's config class)
     model: dict[str, Any] = field(default_factory=dict)
 

@@ -13,6 +13,7 @@ stop (`bench.processes`); a run resumes on the number of processes it was starte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -35,8 +36,10 @@ from bench.cpu_threads import torch_threads, training_threads
 from bench.data.loader import TrainStream
 from bench.data.seeds import derive_seed
 from bench.lr_schedule import lr_factor
+from bench.optimizer import build_optimizer
 from bench.processes import Processes, StopSignal
 from bench.rundir import BUDGET, CONFIG, ENV, SAMPLES, Checkpoint, RunDir, environment, mark_name
+from bench.trackers import accelerator_options, check_report_to, flat_config
 from bench.training_state import EMA, load_state, rng_state, save_state, set_rng_state
 
 
@@ -65,20 +68,6 @@ def _accumulation_steps(cfg: RunConfig, processes: int) -> int:
     return cfg.optim.effective_batch // per_step
 
 
-def build_optimizer(cfg: RunConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """The run's AdamW. The fused kernel where torch has one for the parameters' device (CPU and CUDA): it
-    updates every tensor in one pass instead of a Python loop of small ops per tensor (results/NOTES.md: fused
-    AdamW). bitsandbytes' 8-bit AdamW when asked."""
-    if cfg.optim.use_8bit_adam:
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise UserError("optim.use_8bit_adam needs bitsandbytes (pip install bitsandbytes) and a GPU") from None
-        return bnb.optim.AdamW8bit(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
-    return torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, fused=fused or None)
-
-
 def _bar_format(total: float) -> str:
     """tqdm bar format showing spent / total dollars to two significant digits of the budget ($0.000021/$0.000050)."""
     decimals = max(2, 1 - math.floor(math.log10(total))) if total > 0 else 2
@@ -97,6 +86,7 @@ class Trainer:
             cpu=not torch.cuda.is_available(),
             mixed_precision=cfg.optim.mixed_precision,
             gradient_accumulation_steps=_accumulation_steps(cfg, 1),
+            **accelerator_options(cfg.log.report_to, run.path),
         )
         if self.accelerator.num_processes > 1:
             self.accelerator.gradient_accumulation_steps = _accumulation_steps(cfg, self.accelerator.num_processes)
@@ -113,6 +103,8 @@ class Trainer:
         self.scheduler = scheduler
         self.model, self.optimizer = self.accelerator.prepare(self.backbone, optimizer)
         self.ema = EMA(self.params, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+        if cfg.log.report_to != "none":  # accelerate starts trackers on the main process only
+            self.accelerator.init_trackers(run.path.name, config=flat_config(dataclasses.asdict(cfg)))
         self.stream = TrainStream(cfg, rank=self.processes.rank, processes=self.processes.count)
         self.step = 0
 
@@ -302,6 +294,7 @@ class Trainer:
                 }
                 if self.processes.is_main:
                     self.run.append_log(record)
+                    self.accelerator.log(record, step=self.step)
                 window = {"wait": 0.0, "time": 0.0, "samples": 0}
             while marks and usd >= marks[0] - 1e-15:
                 reached = marks.pop(0)
@@ -313,6 +306,8 @@ class Trainer:
                 interrupted = True
                 break
         bar.close()
+        for tracker in self.accelerator.trackers:  # not end_training: it ends the process group too
+            tracker.finish()
         return TrainResult(
             steps=self.step,
             usd=self.meter.usd,
@@ -338,6 +333,7 @@ def validate_config(cfg: RunConfig) -> None:
     parse_caption_colors(cfg.data.caption_colors)
     if cfg.budget.usd <= 0:
         raise UserError(f"the budget must be more than $0, got ${cfg.budget.usd}")
+    check_report_to(cfg.log.report_to)
     if cfg.budget.usd * cfg.budget.mark_every < 1e-9:
         raise UserError(f"budget marks under $1e-9 cannot be told apart; raise the budget (${cfg.budget.usd})")
     cls = get_backbone_class(cfg.backbone)
