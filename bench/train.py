@@ -151,6 +151,11 @@ class Trainer:
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from ``checkpoint`` exactly where the run stood when it was written."""
         state = load_state(checkpoint.training_state)
+        if not isinstance(state.get("rng"), list) or not isinstance(state.get("data"), list):
+            raise UserError(
+                f"{checkpoint.path} was written by an earlier strokebench whose training state this one cannot "
+                "continue; start a new run (or evaluate this one as it is)"
+            )
         trained_on = int(state.get("processes", 1))
         if trained_on != self.processes.count:
             raise UserError(

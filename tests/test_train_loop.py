@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import backbones
 from bench.cli import app
 from bench.config import resolve_config
+from bench.core.errors import UserError
 from bench.rundir import RunDir, mark_name
 from bench.train import StopSignal, Trainer, start_run, train_run
 
@@ -178,3 +179,17 @@ def test_a_backbones_cpu_threads_apply_to_its_training_only(tmp_path: Path, monk
     train_run(cfg, run, resume=False, quiet=True)
     assert seen and set(seen) == {3}
     assert torch.get_num_threads() == before
+
+
+def test_a_checkpoint_of_an_earlier_format_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    from bench.training_state import load_state, save_state
+
+    cfg = _cfg()
+    run = start_run(cfg, tmp_path / "run")
+    train_run(cfg, run, resume=False, quiet=True)
+    latest = RunDir(run.path).latest()
+    state = load_state(latest.training_state)
+    state["rng"], state["data"] = state["rng"][0], state["data"][0]  # one process's state, as before
+    save_state(latest.training_state, state)
+    with pytest.raises(UserError, match="earlier strokebench"):
+        train_run(cfg, run, resume=True, quiet=True)
