@@ -137,7 +137,7 @@ def vary(items: EvalItems, variant: str) -> EvalItems:
 def _build_items(cfg: RunConfig, spec: str, strokes: int | None, where: Path) -> EvalItems:
     import numpy as np
 
-    from bench.data.loader import eval_batches
+    from bench.data.eval_split import eval_batches
     from bench.sampling import hint_picture, to_uint8
     from eval.items import EvalItems
 

@@ -188,7 +188,7 @@ class Trainer:
 
     def write_samples(self) -> Path:
         """Sample the first eval batch with the final weights: hint | target | sample, one row per item."""
-        from bench.data.loader import eval_batches
+        from bench.data.eval_split import eval_batches
         from bench.sampling import sample_batch, write_sample_grid
 
         batch = eval_batches(self.cfg, batch_size=min(8, self.cfg.data.eval_size))[0]

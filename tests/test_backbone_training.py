@@ -149,7 +149,7 @@ def test_weights_of_another_architecture_are_one_sentence(run: Path, tmp_path: P
 
 
 def test_loss_goes_down_on_one_batch(name: str, tmp_path: Path) -> None:
-    from bench.data.loader import eval_batches
+    from bench.data.eval_split import eval_batches
 
     recipe = _recipe(name)
     torch.manual_seed(0)

@@ -9,7 +9,8 @@ import torch
 
 from bench.config import RunConfig, resolve_config
 from bench.core.errors import UserError
-from bench.data.loader import TrainStream, eval_batches
+from bench.data.eval_split import eval_batches
+from bench.data.loader import TrainStream
 
 
 def _cfg(**data) -> RunConfig:

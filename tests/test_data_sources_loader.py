@@ -14,7 +14,8 @@ from data_fixtures import encode, picture, with_data
 
 from bench.config import RunConfig, resolve_config
 from bench.core.errors import UserError
-from bench.data.loader import TrainStream, eval_batches
+from bench.data.eval_split import eval_batches
+from bench.data.loader import TrainStream
 from bench.data.local_server import LocalImageServer, Route
 from bench.data.options import SourceOptions
 from bench.data.skips import MIN_TRIED, SkipTally

@@ -127,7 +127,7 @@ def test_bad_run_directories_are_one_sentence(run_dir: Path, tmp_path: Path, mon
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in result.output
 
-    monkeypatch.setattr("bench.data.loader.eval_batches", lambda *a, **k: [])
+    monkeypatch.setattr("bench.data.eval_split.eval_batches", lambda *a, **k: [])
     result = _eval(str(no_checkpoints.parent / "run"))
     assert result.exit_code == 2 and "eval split of builtin:shapes is empty" in result.output
 

@@ -1,7 +1,7 @@
 """`bench eval RUN_DIR...`: sample the fixed eval sets with each checkpoint, score them, append to eval.csv.
 
 This module is the glue between a run directory and the backbone-agnostic harness in `eval/`: it reads the
-run's config, builds the eval sets (`bench.data.loader.eval_batches`: fixed hints, fixed seeds), loads each
+run's config, builds the eval sets (`bench.data.eval_split.eval_batches`: fixed hints, fixed seeds), loads each
 checkpoint's trainable weights into the run's backbone and hands the harness a sampling *function*
 (`bench.sampling.sample_batch` with the run's eval settings). Everything already scored is skipped unless
 ``--force``; saved sample PNGs are re-scored instead of re-sampled when only a metric is missing (e.g. after
