@@ -37,6 +37,19 @@ LAST = "last"
 COMPLETE = "COMPLETE"
 CONTROL = "control"
 TRAINING_STATE = "training_state"
+#: `bench run` keeps each backbone's run on seed S in OUT/<backbone>/seed<S>/
+SEED_PREFIX = "seed"
+
+
+def seed_dir_name(seed: int) -> str:
+    """The folder name of a `bench run` run on ``seed``."""
+    return f"{SEED_PREFIX}{seed}"
+
+
+def seed_of_dir(name: str) -> int | None:
+    """The seed a `bench run` run folder is named for, or None for another folder."""
+    tail = name[len(SEED_PREFIX) :] if name.startswith(SEED_PREFIX) else ""
+    return int(tail) if tail.isdigit() else None
 
 
 #: where runs and reports go unless a command is told otherwise

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from backbones import create_backbone, get_backbone_class
 from backbones.base import Backbone, BackboneConfig
+from bench import rundir
 from bench.budget import BudgetMeter
 from bench.config import RunConfig, dumps_toml
 from bench.core.atomic import write_text
@@ -119,7 +120,7 @@ class Trainer:
         if self.ema is not None:  # the trainable module a checkpoint ships is the EMA one
             self.ema.swap()
         try:
-            self.accelerator.unwrap_model(self.model).save_trainable(folder / "control")
+            self.accelerator.unwrap_model(self.model).save_trainable(folder / rundir.CONTROL)
         finally:
             if self.ema is not None:
                 self.ema.swap()
@@ -134,7 +135,7 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "live_weights": [p.detach() for p in self.params] if self.ema is not None else None,
         }
-        save_state(folder / "training_state", state)
+        save_state(folder / rundir.TRAINING_STATE, state)
 
     def save_checkpoint(self, name: str) -> Checkpoint:
         """Write checkpoint ``name`` with every process's RNG and data position (the main process writes)."""

@@ -66,7 +66,9 @@ def parse_seeds(text: str | None, preset: str) -> list[int]:
 
 def run_path(out: Path, backbone: str, seed: int) -> Path:
     """Where `bench run` keeps one backbone's run on one seed."""
-    return out / backbone / f"seed{seed}"
+    from bench.rundir import seed_dir_name
+
+    return out / backbone / seed_dir_name(seed)
 
 
 @dataclasses.dataclass

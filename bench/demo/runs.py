@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from bench.core.errors import UserError
-from bench.rundir import RunDir
-
-_SEED_DIR = re.compile(r"^seed(\d+)$")
+from bench.rundir import RunDir, seed_of_dir
 
 
 def _seed_runs(backbone_dir: Path) -> dict[int, Path]:
     """``seed<S>/`` run directories under one backbone's folder, by seed."""
     found = {}
     for child in backbone_dir.iterdir():
-        match = _SEED_DIR.match(child.name)
-        if match and RunDir(child).is_run():
-            found[int(match.group(1))] = child
+        seed = seed_of_dir(child.name)
+        if seed is not None and RunDir(child).is_run():
+            found[seed] = child
     return found
 
 
