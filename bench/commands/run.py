@@ -216,8 +216,8 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Train every backbone on the same dollar budget on several seeds (resuming what exists), evaluate the
-    checkpoints, and write OUT/report/report.md and report.html. Runs live in OUT/<backbone>/seed<S>/; existing
-    runs keep their own config (--set applies to new ones)."""
+    checkpoints, score the $0 reference rows into OUT/references, and write OUT/report/report.md and report.html.
+    Runs live in OUT/<backbone>/seed<S>/; existing runs keep their own config (--set applies to new ones)."""
     from bench.commands.eval import EvalOptions, parse_strokes
     from bench.commands.report import write_report
     from bench.run_pool import parallel_jobs, run_all
